@@ -1,0 +1,446 @@
+//! The command line: `serve`, `migrate`, `user …`, `token …`, `demo-data`.
+//! Global flags (`--data-dir`, `--config`, `--log-format`) apply to every subcommand,
+//! so all of them act on the same database as `serve`.
+
+use crate::auth::{tokens, users, Role};
+use crate::{AppState, Db, Settings};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "hivematrix", version, about = "MSP back office in one binary")]
+pub struct Cli {
+    /// Data directory (SQLite file, uploads, secrets). Default ./hivematrix-data
+    #[arg(long, global = true, env = "HIVEMATRIX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "HIVEMATRIX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web application and API.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage local user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Fill the database with a realistic, deterministic MSP dataset.
+    DemoData(crate::demo::DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default 127.0.0.1:5010).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Load the demo dataset (if the database has no companies yet) and create
+    /// admin@demo.local with a printed password.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Account number of the company (required for client users).
+        #[arg(long)]
+        company: Option<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Change a user's role.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Disable a user (ends their sessions; tokens stop working).
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new password, read from standard input.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token; it is printed once, as the last line.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+    /// List tokens (never their secret).
+    List {
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "role must be admin, technician, billing or client".into())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HIVEMATRIX_LOG")
+        .or_else(|_| EnvFilter::try_from_env("LOG_LEVEL"))
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+async fn open(cli: &Cli) -> anyhow::Result<(Settings, Db)> {
+    let settings = Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    let db = Db::connect(&settings).await?;
+    db.migrate().await?;
+    Ok((settings, db))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (settings, db) = open(&cli).await?;
+    match cli.command {
+        Command::Serve(args) => serve(settings, db, args).await,
+        Command::Migrate => {
+            println!(
+                "database is up to date ({} migrations known)",
+                crate::db::MIGRATIONS.len()
+            );
+            Ok(())
+        }
+        Command::User(cmd) => user(&db, cmd).await,
+        Command::Token(cmd) => token(&db, cmd).await,
+        Command::DemoData(args) => {
+            let report = crate::demo::generate(&db, &args).await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(l) = args.listen {
+        settings.listen = l;
+    }
+    if args.demo {
+        let has_data: i64 = sqlx::Row::try_get(
+            &sqlx::query("SELECT COUNT(*) FROM companies")
+                .fetch_one(&db.pool)
+                .await?,
+            0,
+        )?;
+        if has_data == 0 {
+            println!("loading demo data (this takes a little while the first time)…");
+            let report = crate::demo::generate(&db, &crate::demo::DemoArgs::default()).await?;
+            println!("{report}");
+        }
+        let password = crate::auth::random_hex(8);
+        match users::find_by_email(&db, "admin@demo.local").await? {
+            Some(u) => users::reset_password(&db, u.id, &password).await?,
+            None => {
+                users::create(
+                    &db,
+                    users::NewUser {
+                        email: "admin@demo.local",
+                        name: "Demo Admin",
+                        role: Role::Admin,
+                        company_id: None,
+                        password: Some(&password),
+                    },
+                )
+                .await?;
+            }
+        }
+        println!("demo login: admin@demo.local / {password}");
+    }
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, settings = ?settings, "serving");
+    println!("HiveMatrix listening on http://{addr}");
+    let app = crate::build_app(AppState::new(db, settings));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if !from_stdin {
+        anyhow::bail!("pass --password-stdin and write the password to standard input");
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let line = s.lines().next().unwrap_or("").to_string();
+    if line.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(line)
+}
+
+async fn company_id(db: &Db, account: Option<&str>) -> anyhow::Result<Option<i64>> {
+    match account {
+        None => Ok(None),
+        Some(a) => match crate::codex::companies::find(db, a)
+            .await
+            .map_err(app_err)?
+        {
+            Some(c) => Ok(Some(c.id)),
+            None => anyhow::bail!("no company with account number {a}"),
+        },
+    }
+}
+
+fn app_err(e: crate::error::AppError) -> anyhow::Error {
+    match e {
+        crate::error::AppError::Validation(fields) => anyhow::anyhow!(
+            "invalid input: {}",
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        crate::error::AppError::Internal(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            email,
+            name,
+            role,
+            company,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let company_id = company_id(db, company.as_deref()).await?;
+            let u = users::create(
+                db,
+                users::NewUser {
+                    email: &email,
+                    name: &name,
+                    role,
+                    company_id,
+                    password: Some(&password),
+                },
+            )
+            .await
+            .map_err(app_err)?;
+            println!("created user {} ({}, id {})", u.email, u.role, u.id);
+        }
+        UserCommand::List => {
+            println!(
+                "{:<6} {:<36} {:<11} {:<8} {:<10} NAME",
+                "ID", "EMAIL", "ROLE", "STATUS", "COMPANY"
+            );
+            for u in users::list(db).await.map_err(app_err)? {
+                println!(
+                    "{:<6} {:<36} {:<11} {:<8} {:<10} {}",
+                    u.id,
+                    u.email,
+                    u.role,
+                    if u.disabled { "disabled" } else { "active" },
+                    u.company_id
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    u.name
+                );
+            }
+        }
+        UserCommand::SetRole {
+            email,
+            role,
+            company,
+        } => {
+            let u = users::require_by_email(db, &email).await.map_err(app_err)?;
+            let company_id = company_id(db, company.as_deref()).await?;
+            let u = users::set_role(db, u.id, role, company_id.or(u.company_id))
+                .await
+                .map_err(app_err)?;
+            println!("{} is now {}", u.email, u.role);
+        }
+        UserCommand::Disable { email } => {
+            let u = users::require_by_email(db, &email).await.map_err(app_err)?;
+            users::set_disabled(db, u.id, true).await.map_err(app_err)?;
+            println!("disabled {}; their sessions were ended", u.email);
+        }
+        UserCommand::Enable { email } => {
+            let u = users::require_by_email(db, &email).await.map_err(app_err)?;
+            users::set_disabled(db, u.id, false)
+                .await
+                .map_err(app_err)?;
+            println!("enabled {}", u.email);
+        }
+        UserCommand::ResetPassword {
+            email,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let u = users::require_by_email(db, &email).await.map_err(app_err)?;
+            users::reset_password(db, u.id, &password)
+                .await
+                .map_err(app_err)?;
+            println!("password of {} reset; their sessions were ended", u.email);
+        }
+    }
+    Ok(())
+}
+
+async fn token(db: &Db, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            email,
+            name,
+            expires_days,
+        } => {
+            let u = users::require_by_email(db, &email).await.map_err(app_err)?;
+            if u.disabled {
+                anyhow::bail!("{} is disabled", u.email);
+            }
+            let (t, plain) = tokens::create(db, u.id, &name, expires_days)
+                .await
+                .map_err(app_err)?;
+            println!(
+                "created token {} \"{}\" for {} (expires {}); it is shown once:",
+                t.id,
+                t.name,
+                u.email,
+                t.expires_at.as_deref().unwrap_or("never")
+            );
+            println!("{plain}");
+        }
+        TokenCommand::List { email } => {
+            let owner = match email {
+                Some(e) => Some(users::require_by_email(db, &e).await.map_err(app_err)?.id),
+                None => None,
+            };
+            println!(
+                "{:<6} {:<30} {:<12} {:<10} {:<28} NAME",
+                "ID", "USER", "PREFIX", "STATUS", "EXPIRES"
+            );
+            for t in tokens::list(db, owner).await.map_err(app_err)? {
+                println!(
+                    "{:<6} {:<30} {:<12} {:<10} {:<28} {}",
+                    t.id,
+                    t.user_email,
+                    t.prefix,
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    t.expires_at.as_deref().unwrap_or("never"),
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(db, id, None).await.map_err(app_err)?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}

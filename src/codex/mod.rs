@@ -1,0 +1,60 @@
+//! Codex, the master data: companies, contacts, assets, locations, tickets, PSA agents,
+//! billing plans and features, user preferences. Other modules read it through the
+//! public functions of these files, never through its tables.
+//!
+//! Each entity file holds its model (serialised as the API shows it), its SQL, its
+//! rules and its JSON handlers, in that order.
+
+pub mod assets;
+pub mod bulk;
+pub mod companies;
+pub mod contacts;
+pub mod locations;
+pub mod patch;
+pub mod plans;
+pub mod preferences;
+pub mod sites;
+pub mod tickets;
+
+use crate::http::AppState;
+use axum::routing::put;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            companies::list_companies,
+            companies::create_company
+        ))
+        .routes(routes!(bulk::bulk_companies))
+        .routes(routes!(
+            companies::get_company,
+            companies::update_company,
+            companies::delete_company
+        ))
+        .route(
+            "/codex/api/companies/{account_number}",
+            axum::routing::patch(companies::update_company),
+        )
+        .route(
+            "/codex/companies/{account_number}/update",
+            put(companies::update_company_legacy),
+        )
+        .merge(locations::routes())
+        .merge(contacts::routes())
+        .merge(assets::routes())
+        .merge(tickets::routes())
+        .merge(plans::routes())
+        .merge(preferences::routes())
+        .merge(sites::routes())
+}
+
+/// SQL fragment restricting `column` (a company id) to a client's company; empty for
+/// staff. The id is an integer from the session, never user text, so inlining is safe.
+pub fn company_scope_sql(column: &str, scope: Option<i64>) -> String {
+    match scope {
+        Some(id) => format!("AND {column} = {id}"),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests for the bulk export and the demo dataset (being written).

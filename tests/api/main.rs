@@ -1,0 +1,16 @@
+//! HTTP integration tests: the real app, a real socket, a fresh database per test.
+//! Every test runs twice, `…::sqlite` and `…::postgres`.
+
+mod helpers;
+
+mod assets;
+mod auth;
+mod bulk;
+mod companies;
+mod contacts;
+mod locations;
+mod plans;
+mod platform;
+mod preferences;
+mod sites;
+mod tickets;

@@ -1,0 +1,1 @@
+//! Tests for the tickets endpoints (being written).
