@@ -100,11 +100,11 @@ mod tests {
 
     #[test]
     fn every_statement_renders_for_both_backends() {
+        // Tokens are `{UPPER}`; JSON defaults such as '{}' are ordinary text.
+        let token = regex::Regex::new(r"\{[A-Z_]+\}").unwrap();
         for (_, _, sql) in MIGRATIONS {
             for b in [Backend::Sqlite, Backend::Postgres] {
                 let r = render(sql, b);
-                // Tokens are `{UPPER}`; JSON defaults such as '{}' are ordinary text.
-                let token = regex::Regex::new(r"\{[A-Z_]+\}").unwrap();
                 assert!(!token.is_match(&r), "unrendered token in {b:?} SQL");
                 assert!(!statements(&r).is_empty());
             }
