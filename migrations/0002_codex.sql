@@ -136,6 +136,7 @@ CREATE TABLE asset_contacts (
 );
 CREATE INDEX asset_contacts_contact ON asset_contacts(contact_id);
 
+-- Additional company sites, entered by hand only (no sync), so really deleted.
 CREATE TABLE locations (
     id {PK},
     company_id BIGINT NOT NULL REFERENCES companies(id),
@@ -145,7 +146,7 @@ CREATE TABLE locations (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX locations_company ON locations(company_id);
+CREATE INDEX locations_company ON locations(company_id, name);
 
 CREATE TABLE rmm_site_links (
     id {PK},
@@ -316,8 +317,9 @@ CREATE TABLE company_feature_overrides (
     UNIQUE (company_id, feature_key)
 );
 
+-- One row per user who saved preferences; users without one get these defaults.
 CREATE TABLE user_preferences (
-    user_id BIGINT PRIMARY KEY,
+    user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     theme TEXT NOT NULL DEFAULT 'light',
     color_theme TEXT NOT NULL DEFAULT 'purple',
     home_page TEXT NOT NULL DEFAULT 'beacon',
