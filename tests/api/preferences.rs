@@ -293,3 +293,38 @@ both!(no_token_is_401, |app| {
         assert_problem(s, &b, StatusCode::UNAUTHORIZED);
     }
 });
+
+both!(openapi_lists_locations_and_preferences_routes, |app| {
+    let admin = app.admin().await;
+    let (s, doc) = app.get("/openapi.json", &admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = &doc["paths"];
+    for (p, methods) in [
+        (
+            "/codex/api/companies/{account_number}/locations",
+            &["get", "post"][..],
+        ),
+        (
+            "/codex/api/companies/{account_number}/locations/{id}",
+            &["get", "put", "patch", "delete"][..],
+        ),
+        (MY, &["get", "put"][..]),
+        ("/codex/api/users/{id}/settings", &["get", "put"][..]),
+        ("/codex/api/public/user/theme", &["get"][..]),
+        ("/codex/api/public/user/home-page", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(paths[p][m].is_object(), "{m} {p} missing from OpenAPI");
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for s in [
+        "Location",
+        "LocationInput",
+        "Settings",
+        "SettingsSaved",
+        "ThemeLookup",
+    ] {
+        assert!(schemas[s].is_object(), "schema {s} missing");
+    }
+});
