@@ -61,9 +61,15 @@ CREATE TABLE contacts (
     address TEXT,
     job_title TEXT,
     employment_type TEXT NOT NULL DEFAULT 'Full Time',
+    -- PSA department ids and names, JSON arrays of strings.
+    department_ids TEXT NOT NULL DEFAULT '[]',
     department_names TEXT NOT NULL DEFAULT '[]',
     reporting_manager_id TEXT,
+    location_id TEXT,
     location_name TEXT,
+    work_schedule_id TEXT,
+    can_see_all_tickets_from_associated_departments BIGINT NOT NULL DEFAULT 0,
+    can_see_all_changes_from_associated_departments BIGINT NOT NULL DEFAULT 0,
     language TEXT NOT NULL DEFAULT 'en',
     time_zone TEXT,
     time_format TEXT,
@@ -77,6 +83,8 @@ CREATE TABLE contacts (
 );
 CREATE UNIQUE INDEX contacts_external ON contacts(external_source, external_id);
 CREATE INDEX contacts_name ON contacts(name);
+-- E-mail is stored lower-cased by every write path, so the UNIQUE above is
+-- case-insensitive in effect and lookups by e-mail use its index.
 
 CREATE TABLE contact_companies (
     contact_id BIGINT NOT NULL REFERENCES contacts(id),
