@@ -789,25 +789,8 @@ async fn apply(
 ) -> AppResult<LinkPlan> {
     let mut e = FieldErrors::new();
     let name_was_derived = creating || c.name == derived_name_of(c);
-    apply_text(
-        &mut e,
-        "first_name",
-        &mut c.first_name,
-        &input.first_name,
-        patch::text(150),
-    );
-    apply_text(
-        &mut e,
-        "last_name",
-        &mut c.last_name,
-        &input.last_name,
-        patch::text(150),
-    );
-    let email = alias(&mut e, "primary_email", &input.email, &input.primary_email);
-    if creating && email.is_none() {
-        e.insert("email".into(), "is required".into());
-    }
-    apply_required(&mut e, "email", &mut c.email, email, validate::email);
+    apply_texts(&mut e, c, input);
+    apply_email(&mut e, c, input, creating);
     match &input.name {
         Some(Some(n)) if !n.trim().is_empty() => apply_required(
             &mut e,
@@ -820,111 +803,7 @@ async fn apply(
         None if name_was_derived => c.name = derived_name_of(c),
         None => {}
     }
-    match &input.secondary_emails {
-        None => {}
-        Some(None) => c.secondary_emails.clear(),
-        Some(Some(v)) => match parse_emails(v) {
-            Ok(list) => c.secondary_emails = list,
-            Err(m) => {
-                e.insert("secondary_emails".into(), m);
-            }
-        },
-    }
-    let job_title = alias(&mut e, "title", &input.job_title, &input.title);
-    apply_text(
-        &mut e,
-        "job_title",
-        &mut c.job_title,
-        job_title,
-        patch::text(150),
-    );
-    apply_text(
-        &mut e,
-        "mobile_phone_number",
-        &mut c.mobile_phone_number,
-        &input.mobile_phone_number,
-        validate::phone,
-    );
-    apply_text(
-        &mut e,
-        "work_phone_number",
-        &mut c.work_phone_number,
-        &input.work_phone_number,
-        validate::phone,
-    );
-    apply_text(
-        &mut e,
-        "address",
-        &mut c.address,
-        &input.address,
-        patch::text(1000),
-    );
-    apply_text(
-        &mut e,
-        "location_name",
-        &mut c.location_name,
-        &input.location_name,
-        patch::text(150),
-    );
-    apply_text(
-        &mut e,
-        "time_zone",
-        &mut c.time_zone,
-        &input.time_zone,
-        patch::text(100),
-    );
-    apply_text(
-        &mut e,
-        "time_format",
-        &mut c.time_format,
-        &input.time_format,
-        patch::text(10),
-    );
-    apply_text(
-        &mut e,
-        "background_information",
-        &mut c.background_information,
-        &input.background_information,
-        patch::text(10_000),
-    );
-    apply_text(
-        &mut e,
-        "user_number",
-        &mut c.user_number,
-        &input.user_number,
-        patch::text(50),
-    );
-    apply_defaulted(
-        &mut e,
-        "employment_type",
-        &mut c.employment_type,
-        &input.employment_type,
-        DEFAULT_EMPLOYMENT,
-        100,
-    );
-    apply_defaulted(
-        &mut e,
-        "language",
-        &mut c.language,
-        &input.language,
-        DEFAULT_LANGUAGE,
-        10,
-    );
-    if let Some(v) = input.active {
-        c.active = v;
-        if v {
-            c.deleted_at = None;
-        }
-    }
-    if let Some(v) = input.vip_user {
-        c.vip_user = v;
-    }
-    if let Some(v) = input.is_agent {
-        c.is_agent = v;
-    }
-    if let Some(v) = input.has_logged_in {
-        c.has_logged_in = v;
-    }
+    apply_flags(c, input);
     c.sync_aliases();
     let plan = LinkPlan {
         companies: plan_companies(db, &mut e, c, input).await?,
@@ -937,7 +816,106 @@ async fn apply(
     }
 }
 
-/// Trimmed, de-duplicated items, keeping the first occurrence's position.
+/// The free-text, phone and defaulted fields.
+fn apply_texts(e: &mut FieldErrors, c: &mut Contact, input: &ContactInput) {
+    let job_title = alias(e, "title", &input.job_title, &input.title);
+    let texts = [
+        ("first_name", &mut c.first_name, &input.first_name, 150),
+        ("last_name", &mut c.last_name, &input.last_name, 150),
+        ("job_title", &mut c.job_title, job_title, 150),
+        ("address", &mut c.address, &input.address, 1000),
+        (
+            "location_name",
+            &mut c.location_name,
+            &input.location_name,
+            150,
+        ),
+        ("time_zone", &mut c.time_zone, &input.time_zone, 100),
+        ("time_format", &mut c.time_format, &input.time_format, 10),
+        (
+            "background_information",
+            &mut c.background_information,
+            &input.background_information,
+            10_000,
+        ),
+        ("user_number", &mut c.user_number, &input.user_number, 50),
+    ];
+    for (name, target, value, max) in texts {
+        apply_text(e, name, target, value, patch::text(max));
+    }
+    let phones = [
+        (
+            "mobile_phone_number",
+            &mut c.mobile_phone_number,
+            &input.mobile_phone_number,
+        ),
+        (
+            "work_phone_number",
+            &mut c.work_phone_number,
+            &input.work_phone_number,
+        ),
+    ];
+    for (name, target, value) in phones {
+        apply_text(e, name, target, value, validate::phone);
+    }
+    apply_defaulted(
+        e,
+        "employment_type",
+        &mut c.employment_type,
+        &input.employment_type,
+        DEFAULT_EMPLOYMENT,
+        100,
+    );
+    apply_defaulted(
+        e,
+        "language",
+        &mut c.language,
+        &input.language,
+        DEFAULT_LANGUAGE,
+        10,
+    );
+}
+
+/// The primary e-mail (required on create) and the secondary ones.
+fn apply_email(e: &mut FieldErrors, c: &mut Contact, input: &ContactInput, creating: bool) {
+    let email = alias(e, "primary_email", &input.email, &input.primary_email);
+    if creating && email.is_none() {
+        e.insert("email".into(), "is required".into());
+    }
+    apply_required(e, "email", &mut c.email, email, validate::email);
+    match &input.secondary_emails {
+        None => {}
+        Some(None) => c.secondary_emails.clear(),
+        Some(Some(v)) => match parse_emails(v) {
+            Ok(list) => c.secondary_emails = list,
+            Err(m) => {
+                e.insert("secondary_emails".into(), m);
+            }
+        },
+    }
+}
+
+/// The flags; `active: true` also brings a deleted contact back.
+fn apply_flags(c: &mut Contact, input: &ContactInput) {
+    if let Some(v) = input.active {
+        c.active = v;
+        if v {
+            c.deleted_at = None;
+        }
+    }
+    let flags = [
+        (&mut c.vip_user, input.vip_user),
+        (&mut c.is_agent, input.is_agent),
+        (&mut c.has_logged_in, input.has_logged_in),
+    ];
+    for (target, value) in flags {
+        if let Some(v) = value {
+            *target = v;
+        }
+    }
+}
+
+/// De-duplicated items, keeping the first occurrence's position.
 fn dedup<T: Clone + Eq + std::hash::Hash>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut seen = HashSet::new();
     items
@@ -980,31 +958,26 @@ async fn plan_companies(
             }
         }
     };
-    let current_primary = c
-        .companies
-        .iter()
-        .find(|l| l.is_primary)
-        .map(|l| l.account_number.clone());
+    // Absent: the current primary if it stays in the set, else the first company.
+    let in_set = |p: &str| set.iter().any(|l| l.account_number == p);
     let primary = match &input.primary_company {
-        None => current_primary.filter(|p| set.iter().any(|l| &l.account_number == p)),
         Some(None) => None,
         Some(Some(p)) if p.trim().is_empty() => None,
         Some(Some(p)) => {
-            let p = p.trim().to_string();
-            if !set.iter().any(|l| l.account_number == p) {
+            if !in_set(p.trim()) {
                 e.insert(
                     "primary_company".into(),
                     "must be one of the contact's companies".into(),
                 );
             }
-            Some(p)
+            Some(p.trim().to_string())
         }
-    };
-    let explicitly_none = matches!(&input.primary_company, Some(None))
-        || matches!(&input.primary_company, Some(Some(p)) if p.trim().is_empty());
-    let primary = match primary {
-        None if !explicitly_none => set.first().map(|l| l.account_number.clone()),
-        p => p,
+        None => c
+            .companies
+            .iter()
+            .find(|l| l.is_primary && in_set(&l.account_number))
+            .or(set.first())
+            .map(|l| l.account_number.clone()),
     };
     for l in &mut set {
         l.is_primary = primary.as_deref() == Some(l.account_number.as_str());
