@@ -298,6 +298,8 @@ CREATE TABLE plan_features (
     UNIQUE (plan_id, feature_type)
 );
 
+-- One column pair for options (peer/codex.md §8.4): the original's legacy names
+-- (feature_type, display_name as the value) are mapped onto these on input.
 CREATE TABLE feature_options (
     id {PK},
     feature_category TEXT NOT NULL,
