@@ -947,3 +947,23 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
         "source is required"
     );
 });
+
+both!(openapi_documents_the_asset_routes, |app| {
+    let admin = app.admin().await;
+    let (s, doc) = app.get("/openapi.json", &admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for (p, methods) in [
+        ("/codex/api/assets", &["get", "post"][..]),
+        ("/codex/api/assets/{id}", &["get", "put", "delete"][..]),
+        ("/codex/api/assets/{id}/contacts", &["get", "put"][..]),
+        ("/codex/api/companies/{account_number}/assets", &["get"][..]),
+        ("/codex/api/rmm/devices", &["get"][..]),
+        ("/codex/api/rmm/device/{device_id}", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(paths[p].get(*m).is_some(), "missing {m} {p}");
+        }
+    }
+    assert!(doc["components"]["schemas"]["Asset"].is_object());
+});
