@@ -136,6 +136,9 @@ CREATE TABLE assets (
 CREATE UNIQUE INDEX assets_external ON assets(external_source, external_id);
 CREATE INDEX assets_company ON assets(company_id);
 CREATE INDEX assets_hostname ON assets(hostname);
+-- The sync's fallback match for assets not yet linked to a device id.
+CREATE INDEX assets_company_hostname ON assets(company_id, lower(hostname));
+CREATE INDEX assets_site ON assets(rmm_site_uid);
 
 CREATE TABLE asset_contacts (
     asset_id BIGINT NOT NULL REFERENCES assets(id),
