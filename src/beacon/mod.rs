@@ -1,0 +1,1 @@
+//! Beacon: the live ticket board (being written).
