@@ -228,6 +228,8 @@ CREATE INDEX tickets_agent ON tickets(agent_id);
 -- `/codex/api/ticket/{external id}` looks tickets up by PSA id without the source.
 CREATE INDEX tickets_external_id ON tickets(external_id);
 CREATE INDEX tickets_created ON tickets(created_at);
+-- Counts of live tickets (all, or per company) read this index alone.
+CREATE INDEX tickets_live ON tickets(deleted_at, company_id);
 
 CREATE TABLE ticket_time_entries (
     id {PK},

@@ -480,7 +480,7 @@ pub async fn list_active(db: &Db) -> AppResult<Vec<Ticket>> {
     let closed: Vec<String> = CLOSED_STATUSES.iter().map(|s| format!("'{s}'")).collect();
     let sql = format!(
         "{SELECT} WHERE t.deleted_at IS NULL AND COALESCE(t.status, 'unknown') NOT IN ({}) \
-         ORDER BY COALESCE(t.priority_id, 1) DESC, (t.last_updated_at IS NULL), t.last_updated_at ASC, t.id \
+         ORDER BY COALESCE(t.priority_id, 1) DESC, t.last_updated_at ASC NULLS LAST, t.id \
          LIMIT {ACTIVE_CAP}",
         closed.join(", ")
     );
@@ -511,7 +511,7 @@ pub async fn list_for_companies(
         ));
     }
     let sql = format!(
-        "{SELECT} WHERE {cond} ORDER BY t.company_id, (t.last_updated_at IS NULL), t.last_updated_at DESC, t.id DESC"
+        "{SELECT} WHERE {cond} ORDER BY t.company_id, t.last_updated_at DESC NULLS LAST, t.id DESC"
     );
     let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
     let mut owners = Vec::with_capacity(rows.len());
