@@ -1,0 +1,1 @@
+//! Ledger: monthly billing from plans, counts and hours (being written).
