@@ -303,13 +303,17 @@ impl Builder<'_> {
                 "manual user",
             );
         }
-        for o in &inputs.user_overrides {
-            if !seen.contains(&o.contact_id) {
-                self.warn(format!(
-                    "user override for contact #{} matches no contact of this company; ignored",
-                    o.contact_id
-                ));
-            }
+        let ids = inputs.user_overrides.iter().map(|o| o.contact_id);
+        self.warn_orphans(ids, &seen, "user override for contact");
+    }
+
+    /// An override whose row is not among the company's is reported, never silently
+    /// dropped (the original orphaned them whenever a sync re-created rows).
+    fn warn_orphans(&mut self, ids: impl Iterator<Item = i64>, known: &HashSet<i64>, what: &str) {
+        for id in ids.filter(|id| !known.contains(id)) {
+            self.warn(format!(
+                "{what} #{id} matches nothing of this company; ignored"
+            ));
         }
     }
 
@@ -398,15 +402,9 @@ impl Builder<'_> {
                 "manual asset".into(),
             );
         }
-        let ids: HashSet<i64> = inputs.assets.iter().map(|a| a.id).collect();
-        for o in &inputs.asset_overrides {
-            if !ids.contains(&o.asset_id) {
-                self.warn(format!(
-                    "asset override for asset #{} matches no asset of this company; ignored",
-                    o.asset_id
-                ));
-            }
-        }
+        let known: HashSet<i64> = inputs.assets.iter().map(|a| a.id).collect();
+        let ids = inputs.asset_overrides.iter().map(|o| o.asset_id);
+        self.warn_orphans(ids, &known, "asset override for asset");
         self.backup(backup);
     }
 

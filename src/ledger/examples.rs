@@ -547,8 +547,8 @@ fn orphaned_overrides_are_reported_not_silently_dropped() {
     assert_eq!(
         bill.warnings,
         vec![
-            "user override for contact #77 matches no contact of this company; ignored",
-            "asset override for asset #88 matches no asset of this company; ignored",
+            "user override for contact #77 matches nothing of this company; ignored",
+            "asset override for asset #88 matches nothing of this company; ignored",
         ]
     );
     assert_eq!(bill.totals.total, d("0"));

@@ -511,3 +511,34 @@ impl Bill {
         self.error.is_none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_know_their_bounds() {
+        let dec = BillingPeriod::new(2025, 12).unwrap();
+        assert_eq!(dec.to_string(), "2025-12");
+        assert_eq!(dec.next(), BillingPeriod::new(2026, 1));
+        assert_eq!(dec.last_day().unwrap().to_string(), "2025-12-31");
+        let (start, end) = BillingPeriod::new(2024, 2).unwrap().window().unwrap();
+        assert_eq!(crate::time::to_db(start), "2024-02-01T00:00:00.000000Z");
+        assert_eq!(crate::time::to_db(end), "2024-03-01T00:00:00.000000Z");
+        assert_eq!(BillingPeriod::of(end), BillingPeriod::new(2024, 3).unwrap());
+        assert!(BillingPeriod::new(2025, 0).is_none());
+        assert!(BillingPeriod::new(2025, 13).is_none());
+    }
+
+    #[test]
+    fn stored_billing_types_parse() {
+        assert_eq!(AssetClass::parse(" vm "), Some(AssetClass::Vm));
+        assert_eq!(AssetClass::parse("No Charge"), Some(AssetClass::NoCharge));
+        assert_eq!(AssetClass::parse("Free"), Some(AssetClass::NoCharge));
+        assert_eq!(AssetClass::parse("Printer"), None);
+        assert_eq!(
+            serde_json::to_string(&AssetClass::NoCharge).unwrap(),
+            "\"No Charge\""
+        );
+    }
+}
