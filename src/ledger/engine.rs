@@ -24,6 +24,9 @@ use std::collections::{HashMap, HashSet};
 /// One terabyte as the RMM reports it (a tebibyte, 2^40 bytes), as in the original.
 pub const BYTES_PER_TB: i64 = 1 << 40;
 
+/// `Line::kind` of the backup overage line (base-fee lines carry the device class).
+pub const OVERAGE_KIND: &str = "Overage";
+
 const MINUTES_PER_HOUR: Decimal = Decimal::from_parts(60, 0, 0, false, 0);
 
 /// The plan a company is billed on: the override's plan/term where set, else Codex's.
@@ -520,7 +523,7 @@ impl Builder<'_> {
                 r.backup_included_tb
             );
             self.backup_line(
-                "Overage",
+                OVERAGE_KIND,
                 format!("Overage: {overage_tb:.2} TB"),
                 Price {
                     quantity: overage_tb,
@@ -543,15 +546,16 @@ impl Builder<'_> {
     }
 
     fn hours(&mut self, inputs: &BillInputs) {
-        let (logged, ids, warnings) = month_minutes(&inputs.time_entries, inputs.period);
-        self.bill.warnings.extend(warnings);
+        let month = month_entries(&inputs.time_entries, inputs.period);
+        self.bill.warnings.extend(month.warnings);
         let mut h = consume(
-            logged,
+            month.minutes,
             self.rates.prepaid_hours_monthly,
             self.rates.prepaid_hours_yearly,
             inputs.yearly_pool_used_minutes,
         );
-        h.entry_ids = ids;
+        h.entry_ids = month.ids;
+        h.tickets = month.tickets;
         if h.billed_hours > Decimal::ZERO {
             let (rate, _, why) = self.rate("per_hour", self.rates.per_hour);
             let rule = format!(
@@ -667,28 +671,57 @@ fn executed_at(e: &TimeEntry) -> Option<DateTime<Utc>> {
     crate::time::from_db(&stored)
 }
 
-/// Billable minutes executed in `period` (floored at 0), the entry ids counted, and a
-/// warning for every billable entry without a usable time (never silently billed).
-fn month_minutes(entries: &[TimeEntry], period: BillingPeriod) -> (Decimal, Vec<i64>, Vec<String>) {
+/// The billable entries of one month.
+#[derive(Default)]
+struct MonthEntries {
+    /// Sum of the entries' minutes, floored at 0.
+    minutes: Decimal,
+    ids: Vec<i64>,
+    tickets: Vec<TicketMinutes>,
+    /// One per billable entry without a usable time (never silently billed).
+    warnings: Vec<String>,
+}
+
+fn month_entries(entries: &[TimeEntry], period: BillingPeriod) -> MonthEntries {
+    let mut out = MonthEntries::default();
     let Some((start, end)) = period.window() else {
-        return (Decimal::ZERO, Vec::new(), Vec::new());
+        return out;
     };
-    let (mut minutes, mut ids, mut warnings) = (0i128, Vec::new(), Vec::new());
+    let mut minutes = 0i128;
     for e in entries.iter().filter(|e| e.billable) {
         match executed_at(e) {
             Some(t) if t >= start && t < end => {
                 minutes += i128::from(e.minutes);
-                ids.push(e.id);
+                out.ids.push(e.id);
+                add_ticket_minutes(&mut out.tickets, e);
             }
             Some(_) => {}
-            None => warnings.push(format!(
+            None => out.warnings.push(format!(
                 "time entry #{} ({} min) has no valid execution time; not billed",
                 e.id, e.minutes
             )),
         }
     }
-    let minutes = Decimal::from_i128_with_scale(minutes.max(0), 0);
-    (minutes, ids, warnings)
+    out.minutes = Decimal::from_i128_with_scale(minutes.max(0), 0);
+    out
+}
+
+/// Per-ticket subtotal, tickets in order of first appearance.
+fn add_ticket_minutes(tickets: &mut Vec<TicketMinutes>, e: &TimeEntry) {
+    match tickets
+        .iter_mut()
+        .find(|t| t.ticket_number == e.ticket_number)
+    {
+        Some(t) => {
+            t.minutes += e.minutes;
+            t.entries += 1;
+        }
+        None => tickets.push(TicketMinutes {
+            ticket_number: e.ticket_number.clone(),
+            minutes: e.minutes,
+            entries: 1,
+        }),
+    }
 }
 
 /// Applies the monthly allowance, then the yearly pool, to a month's logged minutes.
@@ -719,6 +752,7 @@ pub fn consume(
         billable_minutes: billable,
         billed_hours: (billable / MINUTES_PER_HOUR).round_dp(2),
         entry_ids: Vec::new(),
+        tickets: Vec::new(),
     }
 }
 
@@ -737,7 +771,7 @@ pub fn yearly_pool_used_before(
         let Some(p) = BillingPeriod::new(period.year, month) else {
             continue;
         };
-        let (logged, _, _) = month_minutes(entries, p);
+        let logged = month_entries(entries, p).minutes;
         used = consume(logged, prepaid_monthly_hours, prepaid_yearly_hours, used)
             .pool_used_after_minutes;
     }

@@ -2,7 +2,7 @@
 //! billing rule. Each test states the figures a billing person would check by hand.
 
 use super::engine::{compute_bill, effective_rates, yearly_pool_used_before, BYTES_PER_TB};
-use super::invoice::{invoice_csv, invoice_summary};
+use super::invoice::{invoice_csv, invoice_summary, quickbooks_csv};
 use super::model::*;
 use super::{classify, ClassRule};
 use rust_decimal::Decimal;
@@ -634,13 +634,18 @@ fn hours_span_monthly_allowance_yearly_pool_and_overage() {
     i.yearly_pool_used_minutes = d("60"); // 1 h of the 3 h pool used earlier this year
     i.time_entries = vec![
         entry(1, 200, "2025-06-02T08:00:00Z"),
-        entry(2, 160, "2025-06-30T23:59:59Z"),
+        entry(2, 130, "2025-06-30T23:59:59Z"),
         TimeEntry {
             billable: false,
             ..entry(3, 600, "2025-06-10T08:00:00Z")
         },
         entry(4, 600, "2025-07-01T00:00:00Z"),
         entry(5, 600, "2025-05-31T23:59:59Z"),
+        // A second entry on ticket T-1.
+        TimeEntry {
+            ticket_number: Some("T-1".into()),
+            ..entry(6, 30, "2025-06-15T12:00:00Z")
+        },
     ];
     let bill = compute_bill(&i);
     // 360 min logged − 120 monthly − 120 left in the pool = 120 min = 2.00 h × 150.
@@ -654,7 +659,14 @@ fn hours_span_monthly_allowance_yearly_pool_and_overage() {
         h.rule,
         "360 min logged in 2025-06 − 120 min monthly prepaid − 120 min from the yearly pool = 120 min, at per_hour from plan"
     );
-    assert_eq!(bill.hours.entry_ids, vec![1, 2]);
+    assert_eq!(bill.hours.entry_ids, vec![1, 2, 6]);
+    let tickets: Vec<(Option<&str>, i64, u32)> = bill
+        .hours
+        .tickets
+        .iter()
+        .map(|t| (t.ticket_number.as_deref(), t.minutes, t.entries))
+        .collect();
+    assert_eq!(tickets, vec![(Some("T-1"), 230, 2), (Some("T-2"), 130, 1)]);
     assert_eq!(bill.hours.pool_used_after_minutes, d("180"));
 }
 
@@ -1018,4 +1030,40 @@ fn bill_is_reproducible_from_stored_inputs() {
     assert_eq!(bill_json["totals"]["total"], "1430.00");
     assert_eq!(bill_json["lines"][0]["source"], "client_override");
     assert!(json.contains("\"cadence\":\"one_off\""));
+}
+
+#[test]
+fn quickbooks_export_lists_every_line_for_the_billing_period() {
+    let mut i = acme();
+    i.time_entries.push(entry(103, 300, "2025-10-20T09:00:00Z"));
+    let csv = quickbooks_csv(&compute_bill(&i)).unwrap();
+    let rows: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    let p = "620547-202510,Acme Corp,2025-10-31,2025-11-30";
+    // 5 users (Dave at $0 too), 7 assets (PRN-01 at $0 too), 3 backup rows, 2 custom
+    // items, labour: 570 min − 120 monthly − 300 pool = 150 min = 2.50 h.
+    assert_eq!(rows.len(), 1 + 5 + 7 + 3 + 2 + 1);
+    assert_eq!(
+        rows[3],
+        format!("{p},Managed Services,User: Dave (No Charge),1,0.00,0.00")
+    );
+    assert_eq!(
+        rows[13],
+        format!("{p},Backup Services,Workstation Backup Base Fee,1,10.00,10.00")
+    );
+    assert_eq!(
+        rows[14],
+        format!("{p},Backup Services,Server Backup Base Fee,1,50.00,50.00")
+    );
+    assert_eq!(
+        rows[15],
+        format!("{p},Backup Services,Storage Overage (1.00 TB),1.00,100.00,100.00")
+    );
+    assert_eq!(
+        rows[16],
+        format!("{p},Custom Services,Custom Item: Firewall licence (Recurring),1,50.00,50.00")
+    );
+    assert_eq!(
+        rows[18],
+        format!("{p},Hourly Labor,Billable Hours (2.50 hrs),2.50,150.00,375.00")
+    );
 }

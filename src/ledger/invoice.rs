@@ -7,7 +7,9 @@
 //! currency sign. Row order: users, assets, one backup row, one hourly row, custom
 //! items. User and asset rows with a zero amount are left out (No Charge); custom items
 //! are always listed. The Amount column therefore adds up to the bill's total exactly.
+//! The QuickBooks-style export (`quickbooks_csv`) is built from the same lines.
 
+use super::engine::OVERAGE_KIND;
 use super::model::{Bill, BillingPeriod, Line, LineCategory};
 use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
@@ -58,6 +60,8 @@ pub struct InvoiceRow {
     pub item: String,
     pub description: String,
     pub quantity: Decimal,
+    /// Hours or terabytes (shown with two decimals) rather than a count.
+    pub measured: bool,
     pub rate: Decimal,
     pub amount: Decimal,
 }
@@ -102,6 +106,7 @@ fn row(l: &Line, item: &str) -> InvoiceRow {
         item: item.to_string(),
         description: l.description.clone(),
         quantity: l.quantity,
+        measured: l.category == LineCategory::Hours || l.kind == OVERAGE_KIND,
         rate: l.rate,
         amount: l.amount,
     }
@@ -138,7 +143,9 @@ fn backup_row(lines: Vec<&Line>) -> Option<InvoiceRow> {
         .iter()
         .filter(|l| !l.amount.is_zero())
         .map(|l| match l.kind.as_str() {
-            "Overage" => format!("Overage: {:.2} TB @ ${}/TB", l.quantity, money(l.rate)),
+            k if k == OVERAGE_KIND => {
+                format!("Overage: {:.2} TB @ ${}/TB", l.quantity, money(l.rate))
+            }
             kind => format!("{kind} Backup Base: ${}", money(l.amount)),
         })
         .collect();
@@ -147,6 +154,7 @@ fn backup_row(lines: Vec<&Line>) -> Option<InvoiceRow> {
         item: "Backup Services".to_string(),
         description: format!("Backup Services - {}", parts.join(", ")),
         quantity: Decimal::ONE,
+        measured: false,
         rate: amount,
         amount,
     })
@@ -157,9 +165,9 @@ pub fn money(d: Decimal) -> String {
     format!("{:.2}", d.round_dp(2))
 }
 
-/// Hours show two decimals as in the original; every other quantity is a whole count.
+/// Hours and TB show two decimals as in the original; counts are whole numbers.
 fn quantity(r: &InvoiceRow) -> String {
-    if r.category == LineCategory::Hours || !r.quantity.fract().is_zero() {
+    if r.measured || !r.quantity.fract().is_zero() {
         money(r.quantity)
     } else {
         r.quantity.trunc().to_string()
@@ -187,11 +195,14 @@ fn csv_record(fields: &[&str]) -> String {
 
 /// The invoice CSV of a bill; an error bill has no invoice.
 pub fn invoice_csv(bill: &Bill) -> Result<String, NoInvoice> {
-    let h = invoice_header(bill)?;
+    Ok(csv_document(&invoice_header(bill)?, &invoice_rows(bill)))
+}
+
+fn csv_document(h: &InvoiceHeader, rows: &[InvoiceRow]) -> String {
     let (date, due) = (h.invoice_date.to_string(), h.due_date.to_string());
     let mut out = csv_record(&CSV_HEADER);
-    for r in invoice_rows(bill) {
-        let (qty, rate, amount) = (quantity(&r), money(r.rate), money(r.amount));
+    for r in rows {
+        let (qty, rate, amount) = (quantity(r), money(r.rate), money(r.amount));
         out.push_str(&csv_record(&[
             &h.invoice_number,
             &h.customer,
@@ -204,7 +215,55 @@ pub fn invoice_csv(bill: &Bill) -> Result<String, NoInvoice> {
             &amount,
         ]));
     }
-    Ok(out)
+    out
+}
+
+/// Rows of the QuickBooks-style export: same columns, but every user and asset (even
+/// at $0), backup split into its base-fee and overage rows, custom items as
+/// `Custom Services`, then labour if it costs anything. Unlike the original, number
+/// and dates come from the billing period, not from the day of the export.
+pub fn quickbooks_rows(bill: &Bill) -> Vec<InvoiceRow> {
+    let of = |c: LineCategory| bill.lines.iter().filter(move |l| l.category == c);
+    let mut rows: Vec<InvoiceRow> = of(LineCategory::User)
+        .chain(of(LineCategory::Asset))
+        .map(|l| row(l, "Managed Services"))
+        .collect();
+    rows.extend(of(LineCategory::Backup).map(|l| {
+        let description = match l.kind.as_str() {
+            k if k == OVERAGE_KIND => format!("Storage Overage ({:.2} TB)", l.quantity),
+            kind => format!("{kind} Backup Base Fee"),
+        };
+        InvoiceRow {
+            description,
+            ..row(l, "Backup Services")
+        }
+    }));
+    rows.extend(of(LineCategory::Custom).map(|l| InvoiceRow {
+        description: format!("Custom Item: {} ({})", l.name, l.kind),
+        ..row(l, "Custom Services")
+    }));
+    rows.extend(
+        of(LineCategory::Hours)
+            .filter(|l| !l.amount.is_zero())
+            .map(|l| row(l, "Hourly Labor")),
+    );
+    rows
+}
+
+pub fn quickbooks_csv(bill: &Bill) -> Result<String, NoInvoice> {
+    Ok(csv_document(&invoice_header(bill)?, &quickbooks_rows(bill)))
+}
+
+/// `quickbooks_export_<account>_<YYYY>-<MM>.csv`, as the original named it.
+pub fn quickbooks_file_name(account_number: &str, period: BillingPeriod) -> String {
+    let safe: String = account_number
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-'))
+        .collect();
+    format!(
+        "quickbooks_export_{safe}_{:04}-{:02}.csv",
+        period.year, period.month
+    )
 }
 
 /// `<safe_name>_<YYYY>-<MM>.csv`: the name keeps letters, digits, spaces, `_` and `-`,
@@ -299,6 +358,11 @@ mod tests {
 
     #[test]
     fn file_names_are_safe() {
+        let p2 = period(2025, 3);
+        assert_eq!(
+            quickbooks_file_name("62/0547", p2),
+            "quickbooks_export_620547_2025-03.csv"
+        );
         let p = period(2025, 10);
         assert_eq!(invoice_file_name("Acme Corp", p), "Acme_Corp_2025-10.csv");
         assert_eq!(invoice_file_name(" A/B: Ltd. ", p), "AB_Ltd_2025-10.csv");

@@ -460,6 +460,16 @@ pub struct HoursSummary {
     pub billed_hours: Decimal,
     /// Ids of the time entries counted in the month.
     pub entry_ids: Vec<i64>,
+    /// The same entries summed per ticket (the original's tickets_for_billing_period).
+    pub tickets: Vec<TicketMinutes>,
+}
+
+/// Minutes logged on one ticket in the billing month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMinutes {
+    pub ticket_number: Option<String>,
+    pub minutes: i64,
+    pub entries: u32,
 }
 
 /// How the backup charge was built.

@@ -4,7 +4,7 @@
 
 use super::engine::{compute_bill, BYTES_PER_TB};
 use super::examples::blank;
-use super::invoice::{invoice_csv, invoice_summary};
+use super::invoice::{invoice_csv, invoice_summary, quickbooks_csv};
 use super::model::*;
 use proptest::collection::vec;
 use proptest::option;
@@ -189,6 +189,18 @@ fn parse_record(line: &str) -> Vec<String> {
     fields
 }
 
+/// Every record of a CSV document, each checked to have the nine columns.
+fn csv_records(csv: &str) -> Vec<Vec<String>> {
+    assert!(csv.ends_with("\r\n"));
+    let records: Vec<Vec<String>> = csv
+        .trim_end_matches("\r\n")
+        .split("\r\n")
+        .map(parse_record)
+        .collect();
+    assert!(records.iter().all(|r| r.len() == 9), "{csv}");
+    records
+}
+
 proptest! {
     #[test]
     fn total_is_the_sum_of_rounded_lines(i in inputs()) {
@@ -213,15 +225,15 @@ proptest! {
     #[test]
     fn csv_adds_up_to_the_bill(i in inputs()) {
         let bill = compute_bill(&i);
-        let csv = invoice_csv(&bill).unwrap();
-        prop_assert!(csv.ends_with("\r\n"));
-        let records: Vec<Vec<String>> = csv.trim_end_matches("\r\n").split("\r\n").map(parse_record).collect();
-        prop_assert!(records.iter().all(|r| r.len() == 9), "{}", csv);
+        let records = csv_records(&invoice_csv(&bill).unwrap());
         let amounts: Decimal = records[1..].iter().map(|r| r[8].parse::<Decimal>().unwrap()).sum();
         prop_assert_eq!(amounts, bill.totals.total);
         let summary = invoice_summary(&bill, false).unwrap();
         prop_assert_eq!(summary.total_lines, records.len() - 1);
         prop_assert_eq!(summary.total_amount, bill.totals.total);
+        let records = csv_records(&quickbooks_csv(&bill).unwrap());
+        let amounts: Decimal = records[1..].iter().map(|r| r[8].parse::<Decimal>().unwrap()).sum();
+        prop_assert_eq!(amounts, bill.totals.total);
     }
 
     #[test]
