@@ -12,7 +12,11 @@
 //!   hours are rounded to 0.01 h (half to even) before pricing.
 //! - Backup: stored TB = Σ bytes / 2^40 rounded to 0.01 TB (half to even); each
 //!   backed-up workstation / server / VM adds its base fee and the included TB; the TB
-//!   above the included amount is billed per TB.
+//!   above the included amount is billed per TB. Devices priced Custom or No Charge
+//!   add their stored bytes but no base fee and no included TB (they have no backup
+//!   class); manual assets have no backup data.
+//! - Arithmetic is exact `Decimal`; it could only overflow far beyond any value that
+//!   fits the database's i64 cents.
 
 use super::classify::classify;
 use super::model::*;
@@ -106,8 +110,8 @@ pub fn effective_rates(plan: &Rates, ov: &RateOverrides) -> (Rates, Vec<String>)
     (rates, names)
 }
 
-/// Computes a company's bill for the month. Never panics on odd data: problems become
-/// `error` (nothing can be priced) or `warnings` (priced, but look at this).
+/// Computes a company's bill for the month. Odd data never makes a company vanish:
+/// problems become `error` (nothing can be priced) or `warnings` (priced, but look).
 pub fn compute_bill(inputs: &BillInputs) -> Bill {
     let mut bill = empty_bill(inputs);
     let plan = match priced_plan(inputs) {

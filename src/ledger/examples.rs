@@ -1067,3 +1067,79 @@ fn quickbooks_export_lists_every_line_for_the_billing_period() {
         format!("{p},Hourly Labor,Billable Hours (2.50 hrs),2.50,150.00,375.00")
     );
 }
+
+/// Every client rate override reaches the line it prices, marked as its source.
+#[test]
+fn each_rate_override_prices_its_own_line() {
+    let mut i = blank(2025, 10);
+    i.contacts = vec![contact(1, "U", true)];
+    let mut fw = asset(4, "FW", Some("Network Device"), None);
+    fw.rmm_type = Some("Firewall".into());
+    let mut sw = asset(5, "SW", Some("Network Device"), None);
+    sw.rmm_type = Some("Switch".into());
+    i.assets = vec![
+        asset(1, "WS", Some("Workstation"), tb("1.50")),
+        asset(2, "SRV", Some("Server"), tb("1.50")),
+        asset(3, "VM", Some("Virtual Machine"), None),
+        fw,
+        sw,
+    ];
+    i.time_entries = vec![entry(1, 120, "2025-10-10T10:00:00Z")];
+    i.overrides.rates = RateOverrides {
+        per_user: Some(d("1.01")),
+        per_workstation: Some(d("2.02")),
+        per_server: Some(d("3.03")),
+        per_vm: Some(d("4.04")),
+        per_switch: Some(d("5.05")),
+        per_firewall: Some(d("6.06")),
+        per_hour: Some(d("7.07")),
+        backup_base_workstation: Some(d("8.08")),
+        backup_base_server: Some(d("9.09")),
+        backup_included_tb: Some(d("0.25")),
+        backup_per_tb: Some(d("11.11")),
+        prepaid_hours_monthly: Some(d("0.5")),
+        prepaid_hours_yearly: Some(d("0.5")),
+    };
+    let bill = compute_bill(&i);
+    let priced: Vec<(&str, &str, Decimal, Decimal)> = bill
+        .lines
+        .iter()
+        .map(|l| (l.name.as_str(), l.kind.as_str(), l.quantity, l.rate))
+        .collect();
+    assert_eq!(
+        priced,
+        vec![
+            ("U", "Paid", d("1"), d("1.01")),
+            ("WS", "Workstation", d("1"), d("2.02")),
+            ("SRV", "Server", d("1"), d("3.03")),
+            ("VM", "VM", d("1"), d("4.04")),
+            ("FW", "Firewall", d("1"), d("6.06")),
+            ("SW", "Switch", d("1"), d("5.05")),
+            ("Backup Services", "Workstation", d("1"), d("8.08")),
+            ("Backup Services", "Server", d("1"), d("9.09")),
+            // 3.00 TB − 2 × 0.25 TB included.
+            ("Backup Services", "Overage", d("2.50"), d("11.11")),
+            // 120 min − 30 monthly − 30 from the pool = 1 h.
+            ("Hourly Labor", "Hourly", d("1.00"), d("7.07")),
+        ]
+    );
+    let non_hours = bill
+        .lines
+        .iter()
+        .filter(|l| l.category != LineCategory::Hours);
+    assert!(non_hours
+        .clone()
+        .all(|l| l.source == Source::ClientOverride));
+    assert!(non_hours
+        .clone()
+        .all(|l| l.rule.contains("from client override")));
+    assert_eq!(
+        line(&bill, "Hourly Labor").rule.rsplit(", at ").next(),
+        Some("per_hour from client override")
+    );
+    // 21.21 devices and user + 17.17 base fees + 27.78 overage (2.5 × 11.11 = 27.775,
+    // half to even → 27.78) + 7.07 labour.
+    assert_eq!(line(&bill, "Backup Services").amount, d("8.08"));
+    assert_eq!(bill.totals.backup, d("44.95"));
+    assert_eq!(bill.totals.total, d("73.23"));
+}
