@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod ledger;
 pub mod money;
 pub mod openapi;
 pub mod time;

@@ -1,0 +1,38 @@
+//! Ledger: monthly billing from plans, counts and hours.
+//!
+//! This is the pure core. `model` holds the frozen inputs and the computed `Bill`;
+//! `classify` decides a device's billing class from an editable rule table; `engine`
+//! computes the bill (the one function the dashboard, invoice, API and snapshot all
+//! call, so they always agree); `invoice` turns a bill into the invoice number, dates,
+//! CSV and summary. Nothing here touches the database or HTTP.
+//!
+//! Money: `rust_decimal` in code, integer cents in the database (`crate::money`). Each
+//! line is rounded to cents with `round_dp(2)` (half to even) and the total is the sum
+//! of the rounded lines.
+//!
+//! What a loader (database side) does to fill `BillInputs` for a company and month:
+//! read the plan list once and pick the plan with `plan_key` + `find_plan`; turn each
+//! enabled client override with a value into `Some`; contacts with their `active`
+//! flag, per-user overrides keyed by contact id, manual users; non-deleted assets with
+//! `hardware_type` → `rmm_category`, `device_type` → `rmm_type`, `operating_system`,
+//! `backup_usage_bytes`, per-asset overrides keyed by asset id, manual assets; the
+//! classification table; the time entries of the company's tickets executed in the
+//! month; `yearly_pool_used_minutes` from the same year's previous accepted bill
+//! (`hours.pool_used_after_minutes`) or else `yearly_pool_used_before` over the year's
+//! entries; line items through `Cadence::from_columns`. A snapshot stores the inputs,
+//! the bill and the invoice CSV together, so any bill can be recomputed and checked.
+
+pub mod classify;
+pub mod engine;
+pub mod invoice;
+pub mod model;
+
+#[cfg(test)]
+mod examples;
+#[cfg(test)]
+mod properties;
+
+pub use classify::{classify, default_rules, ClassRule, Classification};
+pub use engine::{compute_bill, find_plan, plan_key, yearly_pool_used_before, PlanKey};
+pub use invoice::{invoice_csv, invoice_number, invoice_summary, InvoiceSummary};
+pub use model::*;
