@@ -15,6 +15,8 @@ pub mod health;
 pub mod http;
 pub mod money;
 pub mod openapi;
+pub mod sim;
+pub mod sync;
 pub mod time;
 pub mod validate;
 

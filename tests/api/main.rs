@@ -13,4 +13,6 @@ mod plans;
 mod platform;
 mod preferences;
 mod sites;
+mod sync_datto;
+mod sync_freshservice;
 mod tickets;

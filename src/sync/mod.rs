@@ -1,0 +1,61 @@
+//! Sync: pulls the PSA's and RMM's records into Codex and pushes account numbers back.
+//!
+//! - `provider` — the `PsaProvider` / `RmmProvider` traits and the vendor-neutral
+//!   records every client yields; the engine sees nothing else of a vendor.
+//! - `budget` — the per-window request budget kept on our side.
+//! - `http` — `ApiClient`: budgeted, counted, retried HTTP for every vendor client.
+//!
+//! The vendor simulators that tests and the demo run against live in `crate::sim`.
+
+pub mod budget;
+pub mod http;
+pub mod provider;
+
+use tokio::sync::watch;
+
+/// A cancellation flag shared by a job and every request it makes.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    tx: std::sync::Arc<watch::Sender<bool>>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel::new()
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        let (tx, rx) = watch::channel(false);
+        Cancel {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    pub fn check(&self) -> Result<(), provider::ProviderError> {
+        if self.is_cancelled() {
+            Err(provider::ProviderError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Resolves once cancelled (never, if the flag's owner is gone without cancelling).
+    pub async fn cancelled(&self) {
+        let mut rx = self.rx.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests of the datto client against its simulator (being written).

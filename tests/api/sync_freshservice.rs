@@ -1,0 +1,1 @@
+//! Tests of the freshservice client against its simulator (being written).
