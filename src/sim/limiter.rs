@@ -28,10 +28,10 @@ pub struct Accepted {
 }
 
 impl ServerLimiter {
-    pub fn fixed_minute(limit: u32) -> ServerLimiter {
+    pub fn fixed(limit: u32, window: Duration) -> ServerLimiter {
         ServerLimiter {
             limit,
-            window: Duration::from_secs(60),
+            window,
             state: Mutex::new(Window::Fixed {
                 started: Instant::now(),
                 used: 0,
@@ -39,14 +39,18 @@ impl ServerLimiter {
         }
     }
 
-    pub fn sliding_minute(limit: u32) -> ServerLimiter {
+    pub fn sliding(limit: u32, window: Duration) -> ServerLimiter {
         ServerLimiter {
             limit,
-            window: Duration::from_secs(60),
+            window,
             state: Mutex::new(Window::Sliding {
                 log: VecDeque::new(),
             }),
         }
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     pub fn limit(&self) -> u32 {
@@ -110,7 +114,7 @@ mod tests {
 
     #[test]
     fn fixed_window_refuses_past_the_limit_with_retry_after() {
-        let l = ServerLimiter::fixed_minute(3);
+        let l = ServerLimiter::fixed(3, Duration::from_secs(60));
         assert_eq!(l.take(1).unwrap().remaining, 2);
         assert_eq!(l.take(2).unwrap().remaining, 0);
         let wait = l.take(1).unwrap_err();
@@ -119,7 +123,7 @@ mod tests {
 
     #[test]
     fn sliding_window_counts_costs() {
-        let l = ServerLimiter::sliding_minute(5);
+        let l = ServerLimiter::sliding(5, Duration::from_secs(60));
         assert_eq!(l.take(3).unwrap().remaining, 2);
         assert!(l.take(3).is_err());
         assert_eq!(l.take(2).unwrap().remaining, 0);

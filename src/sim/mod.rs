@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// The credentials each simulated vendor accepts.
 #[derive(Clone, Debug)]
@@ -66,6 +67,9 @@ pub struct SimLimits {
     pub datto_per_minute: u32,
     /// SuperOps: 800 per minute.
     pub superops_per_minute: u32,
+    /// The length of a budget window: a minute, as the vendors count; tests shorten it
+    /// so that exhausting a budget takes seconds, not minutes.
+    pub window: Duration,
 }
 
 impl Default for SimLimits {
@@ -74,6 +78,7 @@ impl Default for SimLimits {
             freshservice_per_minute: 200,
             datto_per_minute: 600,
             superops_per_minute: 800,
+            window: Duration::from_secs(60),
         }
     }
 }
@@ -144,9 +149,18 @@ impl Sim {
     pub fn new(config: SimConfig) -> Arc<Sim> {
         let data = Dataset::generate(config.seed, &config.size);
         Arc::new(Sim {
-            freshservice_limit: ServerLimiter::fixed_minute(config.limits.freshservice_per_minute),
-            datto_limit: ServerLimiter::sliding_minute(config.limits.datto_per_minute),
-            superops_limit: ServerLimiter::fixed_minute(config.limits.superops_per_minute),
+            freshservice_limit: ServerLimiter::fixed(
+                config.limits.freshservice_per_minute,
+                config.limits.window,
+            ),
+            datto_limit: ServerLimiter::sliding(
+                config.limits.datto_per_minute,
+                config.limits.window,
+            ),
+            superops_limit: ServerLimiter::fixed(
+                config.limits.superops_per_minute,
+                config.limits.window,
+            ),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed)),
             data: Mutex::new(data),
             faults: Mutex::new(Faults::default()),

@@ -8,6 +8,8 @@
 //! The vendor simulators that tests and the demo run against live in `crate::sim`.
 
 pub mod budget;
+pub mod datto;
+pub mod freshservice;
 pub mod http;
 pub mod provider;
 

@@ -1,0 +1,1 @@
+//! The datto client (being written on its own branch).

@@ -1,0 +1,1 @@
+//! The freshservice client (being written on its own branch).
