@@ -4,6 +4,8 @@
 //!   records every client yields; the engine sees nothing else of a vendor.
 //! - `budget` — the per-window request budget kept on our side.
 //! - `http` — `ApiClient`: budgeted, counted, retried HTTP for every vendor client.
+//! - `jobs` — durable job rows, the cross-node lock, heartbeats, cancel, recovery.
+//! - `state` — checkpoints and the ids an unfinished listing has seen.
 //!
 //! The vendor simulators that tests and the demo run against live in `crate::sim`.
 
@@ -11,7 +13,9 @@ pub mod budget;
 pub mod datto;
 pub mod freshservice;
 pub mod http;
+pub mod jobs;
 pub mod provider;
+pub mod state;
 
 use tokio::sync::watch;
 

@@ -15,4 +15,5 @@ mod preferences;
 mod sites;
 mod sync_datto;
 mod sync_freshservice;
+mod sync_jobs;
 mod tickets;
