@@ -61,9 +61,15 @@ CREATE TABLE contacts (
     address TEXT,
     job_title TEXT,
     employment_type TEXT NOT NULL DEFAULT 'Full Time',
+    -- PSA department ids and names, JSON arrays of strings.
+    department_ids TEXT NOT NULL DEFAULT '[]',
     department_names TEXT NOT NULL DEFAULT '[]',
     reporting_manager_id TEXT,
+    location_id TEXT,
     location_name TEXT,
+    work_schedule_id TEXT,
+    can_see_all_tickets_from_associated_departments BIGINT NOT NULL DEFAULT 0,
+    can_see_all_changes_from_associated_departments BIGINT NOT NULL DEFAULT 0,
     language TEXT NOT NULL DEFAULT 'en',
     time_zone TEXT,
     time_format TEXT,
@@ -77,6 +83,8 @@ CREATE TABLE contacts (
 );
 CREATE UNIQUE INDEX contacts_external ON contacts(external_source, external_id);
 CREATE INDEX contacts_name ON contacts(name);
+-- E-mail is stored lower-cased by every write path, so the UNIQUE above is
+-- case-insensitive in effect and lookups by e-mail use its index.
 
 CREATE TABLE contact_companies (
     contact_id BIGINT NOT NULL REFERENCES contacts(id),
@@ -136,6 +144,7 @@ CREATE TABLE asset_contacts (
 );
 CREATE INDEX asset_contacts_contact ON asset_contacts(contact_id);
 
+-- Additional company sites, entered by hand only (no sync), so really deleted.
 CREATE TABLE locations (
     id {PK},
     company_id BIGINT NOT NULL REFERENCES companies(id),
@@ -145,7 +154,7 @@ CREATE TABLE locations (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX locations_company ON locations(company_id);
+CREATE INDEX locations_company ON locations(company_id, name);
 
 CREATE TABLE rmm_site_links (
     id {PK},
@@ -316,8 +325,9 @@ CREATE TABLE company_feature_overrides (
     UNIQUE (company_id, feature_key)
 );
 
+-- One row per user who saved preferences; users without one get these defaults.
 CREATE TABLE user_preferences (
-    user_id BIGINT PRIMARY KEY,
+    user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     theme TEXT NOT NULL DEFAULT 'light',
     color_theme TEXT NOT NULL DEFAULT 'purple',
     home_page TEXT NOT NULL DEFAULT 'beacon',
