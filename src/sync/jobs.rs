@@ -365,6 +365,8 @@ pub struct Counts {
     pub updated: u64,
     pub unchanged: u64,
     pub missing: u64,
+    /// Records the vendor sent that cannot be imported (no account number, no e-mail).
+    pub skipped: u64,
     pub failed: u64,
 }
 

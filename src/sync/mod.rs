@@ -4,6 +4,7 @@
 //!   records every client yields; the engine sees nothing else of a vendor.
 //! - `budget` — the per-window request budget kept on our side.
 //! - `http` — `ApiClient`: budgeted, counted, retried HTTP for every vendor client.
+//! - `engine` — runs a job's collections through a client into Codex, resumably.
 //! - `jobs` — durable job rows, the cross-node lock, heartbeats, cancel, recovery.
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
 //!
@@ -11,6 +12,7 @@
 
 pub mod budget;
 pub mod datto;
+pub mod engine;
 pub mod freshservice;
 pub mod http;
 pub mod jobs;
