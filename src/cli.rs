@@ -312,7 +312,10 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     let addr = listener.local_addr()?;
     tracing::info!(%addr, settings = ?settings, "serving");
     println!("HiveMatrix listening on http://{addr}");
-    let app = crate::build_app(AppState::new(db, settings));
+    let state = AppState::new(db, settings);
+    // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
+    let _worker = state.sync.spawn_worker(state.db.clone());
+    let app = crate::build_app(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

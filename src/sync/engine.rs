@@ -45,9 +45,22 @@ impl Engine {
         *self.connectors.write().unwrap_or_else(|p| p.into_inner()) = c;
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Connectors> {
+        self.connectors.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configured PSAs' source names.
+    pub fn psa_names(&self) -> Vec<String> {
+        self.read().psa.keys().cloned().collect()
+    }
+
+    pub fn rmm_names(&self) -> Vec<String> {
+        self.read().rmm.keys().cloned().collect()
+    }
+
     fn psa(&self, name: &str) -> anyhow::Result<Arc<dyn PsaProvider>> {
-        let c = self.connectors.read().unwrap_or_else(|p| p.into_inner());
-        c.psa
+        self.read()
+            .psa
             .get(name)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the PSA {name} is not configured"))

@@ -535,7 +535,13 @@ pub async fn run_claimed(
 
 /// The background loop of an app node: recover, then claim and run queued jobs.
 /// Jobs of different (provider, kind) run side by side.
-pub async fn run_worker(db: Db, node: String, executor: Arc<dyn Executor>, poll: Duration) {
+pub async fn run_worker(
+    db: Db,
+    node: String,
+    executor: Arc<dyn Executor>,
+    wake: Arc<tokio::sync::Notify>,
+    poll: Duration,
+) {
     match recover(&db, &node).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(jobs = n, "marked sync jobs interrupted by the last stop"),
@@ -555,6 +561,10 @@ pub async fn run_worker(db: Db, node: String, executor: Arc<dyn Executor>, poll:
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "claiming sync jobs failed"),
         }
-        tokio::time::sleep(poll).await;
+        // Other nodes queue jobs too, so poll; a local enqueue rings the bell at once.
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
     }
 }

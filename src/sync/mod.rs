@@ -6,6 +6,7 @@
 //! - `http` — `ApiClient`: budgeted, counted, retried HTTP for every vendor client.
 //! - `engine` — runs a job's collections through a client into Codex, resumably.
 //! - `jobs` — durable job rows, the cross-node lock, heartbeats, cancel, recovery.
+//! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
 //!
 //! The vendor simulators that tests and the demo run against live in `crate::sim`.
@@ -17,9 +18,60 @@ pub mod freshservice;
 pub mod http;
 pub mod jobs;
 pub mod provider;
+pub mod routes;
 pub mod state;
 
-use tokio::sync::watch;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+/// This node's sync machinery, held in `AppState`: the engine (with the configured
+/// vendor clients) and a bell that wakes the worker when a job is queued.
+pub struct SyncService {
+    pub engine: Arc<engine::Engine>,
+    /// Names this node in job rows and locks; unique per process.
+    pub node_id: String,
+    wake: Arc<Notify>,
+}
+
+impl SyncService {
+    pub fn new(db: crate::Db, connectors: engine::Connectors) -> SyncService {
+        SyncService {
+            engine: Arc::new(engine::Engine::new(db, connectors)),
+            node_id: format!(
+                "{}-{}-{}",
+                hostname(),
+                std::process::id(),
+                crate::auth::random_hex(3)
+            ),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Tells the worker a job is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts this node's worker (recovery first, then claiming queued jobs).
+    pub fn spawn_worker(&self, db: crate::Db) -> tokio::task::JoinHandle<()> {
+        let engine: Arc<dyn jobs::Executor> = self.engine.clone();
+        tokio::spawn(jobs::run_worker(
+            db,
+            self.node_id.clone(),
+            engine,
+            self.wake.clone(),
+            std::time::Duration::from_secs(2),
+        ))
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
 
 /// A cancellation flag shared by a job and every request it makes.
 #[derive(Clone, Debug)]
