@@ -7,6 +7,7 @@
 //! - `engine` — runs a job's collections through a client into Codex, resumably.
 //! - `jobs` — durable job rows, the cross-node lock, heartbeats, cancel, recovery.
 //! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
+//! - `schedule` — cron schedules per provider and kind, fired once across nodes.
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
 //!
 //! The vendor simulators that tests and the demo run against live in `crate::sim`.
@@ -19,6 +20,7 @@ pub mod http;
 pub mod jobs;
 pub mod provider;
 pub mod routes;
+pub mod schedule;
 pub mod state;
 
 use std::sync::Arc;
@@ -62,6 +64,21 @@ impl SyncService {
             self.wake.clone(),
             std::time::Duration::from_secs(2),
         ))
+    }
+}
+
+impl SyncService {
+    /// Starts this node's scheduler (after creating the default schedules of the
+    /// configured providers).
+    pub fn spawn_scheduler(self: &Arc<Self>, db: crate::Db) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let (psa, rmm) = (me.engine.psa_names(), me.engine.rmm_names());
+            if let Err(e) = schedule::ensure_defaults(&db, &psa, &rmm).await {
+                tracing::error!(error = %e, "creating default sync schedules failed");
+            }
+            schedule::run_scheduler(db, me).await
+        })
     }
 }
 

@@ -287,6 +287,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job))
         .routes(routes!(cancel_job))
         .routes(routes!(status))
+        .routes(routes!(super::schedule::list_schedules))
+        .routes(routes!(super::schedule::update_schedule))
         .route(
             "/codex/sync/freshservice",
             axum::routing::post(sync_freshservice_alias),

@@ -187,3 +187,92 @@ both!(jobs_of_a_dead_node_are_recovered, |app| {
     let k = jobs::get(&app.db, k.id).await.unwrap().unwrap();
     assert_eq!(k.status, "failed", "the dead node's job is marked");
 });
+
+both!(schedules_fire_once_across_nodes_and_can_be_changed, |app| {
+    use hivematrix::sync::schedule;
+    use reqwest::StatusCode;
+    schedule::ensure_defaults(
+        &app.db,
+        &["freshservice".to_string()],
+        &["datto".to_string()],
+    )
+    .await
+    .unwrap();
+    let all = schedule::list(&app.db).await.unwrap();
+    let kinds: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|s| (s.provider.as_str(), s.kind.as_str(), s.cron.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("datto", "rmm", "0 */6 * * *"),
+            ("freshservice", "base", "0 */4 * * *"),
+            ("freshservice", "tickets", "0 * * * *"),
+            ("freshservice", "tickets_light", "*/5 * * * *"),
+        ]
+    );
+    // Six hours on, every schedule is due once; a second node's tick finds nothing.
+    let later = chrono::Utc::now() + chrono::Duration::hours(6) + chrono::Duration::minutes(1);
+    let fired = schedule::tick(&app.db, later).await.unwrap();
+    assert_eq!(fired.len(), 4);
+    assert!(schedule::tick(&app.db, later).await.unwrap().is_empty());
+    let job = jobs::get(&app.db, fired[0]).await.unwrap().unwrap();
+    assert_eq!(job.triggered_by, "schedule");
+
+    // Over HTTP: admins change an expression; bad ones are refused and change nothing.
+    let admin = app.admin().await;
+    let tech = app.caller(hivematrix::auth::Role::Technician, None).await;
+    let (s, b) = app
+        .put(
+            "/codex/admin/sync-schedules/freshservice/tickets",
+            &admin,
+            serde_json::json!({"cron": "*/15 * * * *"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["cron"], "*/15 * * * *");
+    assert!(b["next_run_at"].is_string());
+    let (s, b) = app
+        .put(
+            "/codex/admin/sync-schedules/freshservice/tickets",
+            &admin,
+            serde_json::json!({"cron": "every hour"}),
+        )
+        .await;
+    crate::helpers::assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["errors"]["cron"].is_string());
+    let (s, _) = app
+        .put(
+            "/codex/admin/sync-schedules/freshservice/tickets",
+            &tech,
+            serde_json::json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = app
+        .put(
+            "/codex/admin/sync-schedules/freshservice/nonsense",
+            &admin,
+            serde_json::json!({"enabled": false}),
+        )
+        .await;
+    crate::helpers::assert_problem(s, &b, StatusCode::NOT_FOUND);
+    let (s, list) = app.get("/codex/admin/sync-schedules", &tech).await;
+    assert_eq!(s, StatusCode::OK);
+    let t = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "tickets")
+        .unwrap();
+    assert_eq!(t["cron"], "*/15 * * * *");
+    let (s, b) = app
+        .put(
+            "/codex/admin/sync-schedules/freshservice/tickets",
+            &admin,
+            serde_json::json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!((s, b["next_run_at"].is_null()), (StatusCode::OK, true));
+});
