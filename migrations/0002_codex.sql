@@ -136,6 +136,9 @@ CREATE TABLE assets (
 CREATE UNIQUE INDEX assets_external ON assets(external_source, external_id);
 CREATE INDEX assets_company ON assets(company_id);
 CREATE INDEX assets_hostname ON assets(hostname);
+-- The sync's fallback match for assets not yet linked to a device id.
+CREATE INDEX assets_company_hostname ON assets(company_id, lower(hostname));
+CREATE INDEX assets_site ON assets(rmm_site_uid);
 
 CREATE TABLE asset_contacts (
     asset_id BIGINT NOT NULL REFERENCES assets(id),
@@ -298,6 +301,8 @@ CREATE TABLE plan_features (
     UNIQUE (plan_id, feature_type)
 );
 
+-- One column pair for options (peer/codex.md §8.4): the original's legacy names
+-- (feature_type, display_name as the value) are mapped onto these on input.
 CREATE TABLE feature_options (
     id {PK},
     feature_category TEXT NOT NULL,

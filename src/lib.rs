@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod beacon;
 pub mod cli;
 pub mod codex;
 pub mod config;

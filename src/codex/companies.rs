@@ -945,12 +945,16 @@ async fn replace_feature_overrides(
         .execute(&mut *conn)
         .await?;
     for (k, v) in overrides.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        // Keys are stored the way plans name features (`Email Security` → `email_security`),
+        // so an override saved here matches the plan's feature of that name.
+        let key =
+            super::plans::feature_key(k).map_err(|m| AppError::invalid("feature_overrides", m))?;
         sqlx::query(
             "INSERT INTO company_feature_overrides (company_id, feature_key, value, override_enabled, created_at, updated_at) \
              VALUES ($1, $2, $3, 1, $4, $4)",
         )
         .bind(company_id)
-        .bind(k.trim())
+        .bind(key)
         .bind(v.trim())
         .bind(now)
         .execute(&mut *conn)

@@ -1,0 +1,18 @@
+//! Beacon: the live ticket board on the helpdesk's wall. Every active ticket in four
+//! sections (open with first-response SLA, customer replied, update overdue, other),
+//! worst problems first. This module holds the pure categorisation (`rules`) over its
+//! own input and output types (`model`), so the rules are pinned by unit tests and one
+//! computed board can be shared by every open screen; feeding it Codex tickets and
+//! serving pages build on top of `build_board`.
+
+pub mod model;
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{
+    AgentFilter, AlertLevel, BeaconEnvelope, Board, BoardItem, BoardSection, BoardSettings,
+    BoardTicket, BoardView, CodexEnvelope, SectionId, SlaClass, UpdateThresholds,
+};
+pub use rules::{build_board, categorise, Verdict};
