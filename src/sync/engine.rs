@@ -9,10 +9,11 @@
 
 use super::jobs::{Counts, Executor, Job, JobContext, Progress};
 use super::provider::{
-    Cursor, Page, ProviderResult, PsaCompany, PsaContact, PsaProvider, RmmProvider,
+    Cursor, Page, ProviderResult, PsaCompany, PsaContact, PsaProvider, RmmDevice, RmmProvider,
+    RmmSite,
 };
 use super::state;
-use crate::codex::{companies, contacts, Change, Upserted};
+use crate::codex::{assets, companies, contacts, sites, Change, Upserted};
 use crate::db::Db;
 use crate::error::AppError;
 use async_trait::async_trait;
@@ -58,6 +59,14 @@ impl Engine {
         self.read().rmm.keys().cloned().collect()
     }
 
+    fn rmm(&self, name: &str) -> anyhow::Result<Arc<dyn RmmProvider>> {
+        self.read()
+            .rmm
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the RMM {name} is not configured"))
+    }
+
     fn psa(&self, name: &str) -> anyhow::Result<Arc<dyn PsaProvider>> {
         self.read()
             .psa
@@ -81,6 +90,14 @@ impl Executor for Engine {
                 let psa = self.psa(&job.provider)?;
                 psa_base(&run, psa.as_ref()).await?;
             }
+            "rmm" => {
+                let rmm = self.rmm(&job.provider)?;
+                rmm_sync(&run, rmm.as_ref()).await?;
+            }
+            "push_account_numbers" => {
+                let rmm = self.rmm(&job.provider)?;
+                push_account_numbers(&run, rmm.as_ref()).await?;
+            }
             other => anyhow::bail!("sync kind {other} is not available for {}", job.provider),
         }
         Ok(summary(&ctx.progress))
@@ -99,8 +116,12 @@ struct Run<'a> {
 #[async_trait]
 trait Collection: Send + Sync {
     type Item: Send;
-    /// Counter and checkpoint name: `companies`, `contacts`, …
+    /// Counter name: `companies`, `contacts`, …
     fn name(&self) -> &'static str;
+    /// Checkpoint and seen-id key; differs from the name for per-site listings.
+    fn key(&self) -> String {
+        self.name().to_string()
+    }
     async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<Self::Item>>;
     /// Writes one record; `Ok(None)` when the record cannot be imported (counted as
     /// skipped, with the reason logged). Errors other than the record's own abort.
@@ -110,13 +131,14 @@ trait Collection: Send + Sync {
 /// Runs a listing to its end (resuming a stored cursor) and returns every external id
 /// it saw, or an error, in which case nothing is marked missing.
 async fn run_listing<C: Collection>(run: &Run<'_>, c: &C) -> anyhow::Result<Vec<String>> {
-    let cursor_name = format!("cursor:{}", c.name());
+    let key = c.key();
+    let cursor_name = format!("cursor:{key}");
     let mut cursor = state::checkpoint(run.db, run.provider, run.kind, &cursor_name)
         .await?
         .map(Cursor);
     if cursor.is_none() {
         // A fresh listing: forget ids seen by an earlier, abandoned one.
-        state::clear_seen(run.db, run.provider, c.name()).await?;
+        state::clear_seen(run.db, run.provider, &key).await?;
     }
     loop {
         run.ctx.cancel.check()?;
@@ -136,7 +158,7 @@ async fn run_listing<C: Collection>(run: &Run<'_>, c: &C) -> anyhow::Result<Vec<
                 }
             }
         }
-        state::add_seen(run.db, run.provider, c.name(), &ids).await?;
+        state::add_seen(run.db, run.provider, &key, &ids).await?;
         match page.next {
             Some(next) => {
                 state::set_checkpoint(run.db, run.provider, run.kind, &cursor_name, &next.0)
@@ -146,7 +168,7 @@ async fn run_listing<C: Collection>(run: &Run<'_>, c: &C) -> anyhow::Result<Vec<
             None => break,
         }
     }
-    let seen = state::seen(run.db, run.provider, c.name()).await?;
+    let seen = state::seen(run.db, run.provider, &key).await?;
     state::clear_checkpoint(run.db, run.provider, run.kind, &cursor_name).await?;
     Ok(seen)
 }
@@ -164,11 +186,12 @@ fn count(n: &mut Counts, change: Change) {
 async fn finish_listing(
     run: &Run<'_>,
     collection: &'static str,
+    key: &str,
     marked: impl std::future::Future<Output = Result<u64, AppError>>,
 ) -> anyhow::Result<()> {
     let n = marked.await.map_err(anyhow::Error::from)?;
     run.ctx.progress.add(collection, |c| c.missing += n);
-    state::clear_seen(run.db, run.provider, collection).await?;
+    state::clear_seen(run.db, run.provider, key).await?;
     Ok(())
 }
 
@@ -178,6 +201,7 @@ async fn psa_base(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
     let seen = run_listing(run, &Companies { db: run.db, psa }).await?;
     finish_listing(
         run,
+        "companies",
         "companies",
         companies::mark_missing(run.db, source, &seen),
     )
@@ -195,6 +219,7 @@ async fn psa_base(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
     .await?;
     finish_listing(
         run,
+        "contacts",
         "contacts",
         contacts::mark_missing(run.db, source, &seen),
     )
@@ -323,6 +348,196 @@ impl Collection for Contacts<'_> {
         }
         Ok(Some((p.external_id, up)))
     }
+}
+
+/// RMM: sites are linked to companies by their account-number variable, then every
+/// linked site's devices become assets. A site's missing devices are marked only after
+/// that site's device listing completed; a site whose listing failed keeps its assets.
+async fn rmm_sync(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
+    let source = rmm.source();
+    run_listing(run, &Sites { db: run.db, rmm }).await?;
+    state::clear_seen(run.db, source, "sites").await?;
+
+    // Which sites are done survives a restart, so a resumed job skips them.
+    const DONE: &str = "devices-done-sites";
+    if state::checkpoint(run.db, source, run.kind, "devices-pass")
+        .await?
+        .is_none()
+    {
+        state::clear_seen(run.db, source, DONE).await?;
+        state::set_checkpoint(run.db, source, run.kind, "devices-pass", "started").await?;
+    }
+    let done: std::collections::HashSet<String> = state::seen(run.db, source, DONE)
+        .await?
+        .into_iter()
+        .collect();
+    for link in sites::links_for_provider(run.db, source).await? {
+        if done.contains(&link.rmm_site_uid) {
+            continue;
+        }
+        let devices = Devices {
+            db: run.db,
+            rmm,
+            site_uid: &link.rmm_site_uid,
+            company_id: link.company_id,
+        };
+        let seen = run_listing(run, &devices).await?;
+        let key = devices.key();
+        finish_listing(
+            run,
+            "devices",
+            &key,
+            assets::mark_missing(
+                run.db,
+                source,
+                assets::MissingScope::Site(&link.rmm_site_uid),
+                &seen,
+            ),
+        )
+        .await?;
+        state::add_seen(
+            run.db,
+            source,
+            DONE,
+            std::slice::from_ref(&link.rmm_site_uid),
+        )
+        .await?;
+    }
+    state::clear_checkpoint(run.db, source, run.kind, "devices-pass").await?;
+    state::clear_seen(run.db, source, DONE).await?;
+    Ok(())
+}
+
+struct Sites<'a> {
+    db: &'a Db,
+    rmm: &'a dyn RmmProvider,
+}
+
+#[async_trait]
+impl Collection for Sites<'_> {
+    type Item = RmmSite;
+    fn name(&self) -> &'static str {
+        "sites"
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmSite>> {
+        self.rmm.sites(cursor).await
+    }
+    async fn apply(&self, site: RmmSite) -> Result<Option<(String, Upserted)>, AppError> {
+        let account = self
+            .rmm
+            .site_account_number(&site.uid)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let Some(account) = account.filter(|a| !a.trim().is_empty()) else {
+            tracing::info!(site = %site.name, "site has no account number; skipped (link it by hand or push account numbers)");
+            return Ok(None);
+        };
+        let Some(company) = companies::find(self.db, account.trim()).await? else {
+            tracing::info!(site = %site.name, %account, "site's account number matches no company; skipped");
+            return Ok(None);
+        };
+        if company.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let up = sites::link_from_source(
+            self.db,
+            company.id,
+            self.rmm.source(),
+            &site.uid,
+            Some(&site.name),
+        )
+        .await?;
+        Ok(Some((site.uid, up)))
+    }
+}
+
+struct Devices<'a> {
+    db: &'a Db,
+    rmm: &'a dyn RmmProvider,
+    site_uid: &'a str,
+    company_id: i64,
+}
+
+#[async_trait]
+impl Collection for Devices<'_> {
+    type Item = RmmDevice;
+    fn name(&self) -> &'static str {
+        "devices"
+    }
+    fn key(&self) -> String {
+        format!("devices:{}", self.site_uid)
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmDevice>> {
+        self.rmm.site_devices(self.site_uid, cursor).await
+    }
+    async fn apply(&self, d: RmmDevice) -> Result<Option<(String, Upserted)>, AppError> {
+        let mut udfs = d.udfs.clone();
+        // The original's components: UDF6 carries backup bytes, UDF4 the enabled admins.
+        let backup = udfs.get("udf6").and_then(|v| assets::parse_backup_bytes(v));
+        let admins = udfs.get("udf4").cloned();
+        udfs.retain(|_, v| !v.trim().is_empty());
+        let up = assets::upsert_from_source(
+            self.db,
+            &assets::AssetUpsert {
+                company_id: self.company_id,
+                external_source: self.rmm.source().to_string(),
+                external_id: Some(d.uid.clone()),
+                hostname: d.hostname,
+                description: d.description,
+                hardware_type: d.category,
+                device_type: d.device_type,
+                operating_system: d.operating_system,
+                last_logged_in_user: d.last_logged_in_user,
+                rmm_site_uid: Some(d.site_uid),
+                rmm_site_name: d.site_name,
+                antivirus_product: d.antivirus_product,
+                antivirus_status: d.antivirus_status,
+                ext_ip_address: d.ext_ip_address,
+                int_ip_address: d.int_ip_address,
+                domain: d.domain,
+                last_audit_date: d.last_audit_date.map(crate::time::to_db),
+                last_reboot: d.last_reboot.map(crate::time::to_db),
+                last_seen: d.last_seen.map(crate::time::to_db),
+                online: d.online,
+                patch_status: d.patch_status,
+                backup_usage_bytes: backup,
+                enabled_administrators: admins,
+                portal_url: d.portal_url,
+                web_remote_url: d.web_remote_url,
+                udfs,
+                manufacturer: d.manufacturer,
+                model: d.model,
+                serial_number: d.serial_number,
+                warranty_expires: d.warranty_date,
+            },
+        )
+        .await?;
+        Ok(Some((d.uid, up)))
+    }
+}
+
+/// Writes each linked site's company account number into the RMM's site variable, so
+/// scripts running on the devices know their client.
+async fn push_account_numbers(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
+    for link in sites::links_for_provider(run.db, rmm.source()).await? {
+        run.ctx.cancel.check()?;
+        let current = rmm.site_account_number(&link.rmm_site_uid).await?;
+        if current.as_deref() == Some(link.company_account_number.as_str()) {
+            run.ctx
+                .progress
+                .add("site_variables", |c| count(c, Change::Unchanged));
+            continue;
+        }
+        rmm.set_site_account_number(&link.rmm_site_uid, &link.company_account_number)
+            .await?;
+        let change = if current.is_some() {
+            Change::Updated
+        } else {
+            Change::Created
+        };
+        run.ctx.progress.add("site_variables", |c| count(c, change));
+    }
+    Ok(())
 }
 
 /// One line per collection plus the request figures, for the job's `output`.
