@@ -29,6 +29,22 @@ pub const VENDOR: &str = "datto";
 pub const PAGE_SIZE: u32 = 250;
 /// Datto's fixed OAuth client for the password grant.
 const OAUTH_CLIENT: (&str, &str) = ("public-client", "public");
+/// Above this share of its window Datto delays every reply by a second
+/// (`accountCutOffRatio`); see [`budget`].
+pub const CUT_OFF_RATIO: f64 = 0.9;
+
+/// The part of an account limit we spend: up to Datto's cut-off, not the limit. Past
+/// the cut-off each reply waits a second, so a caller with fewer than `rate × 1 s`
+/// requests in flight (a sequential page walk: one) would crawl at one request a
+/// second; below it nothing is ever delayed. The price is a tenth of the budget.
+pub fn cut_off(limit: u32) -> u32 {
+    ((f64::from(limit) * CUT_OFF_RATIO).floor() as u32).max(1)
+}
+
+/// The client-side budget for an account allowing `limit` requests per `window`.
+pub fn budget(limit: u32, window: std::time::Duration) -> RateBudget {
+    RateBudget::new(cut_off(limit), window)
+}
 
 /// `[rmm.datto]` in `hivematrix.toml`.
 #[derive(Clone, Deserialize)]
@@ -153,7 +169,7 @@ enum Reply<T> {
 impl DattoClient {
     /// A client with the configured per-minute budget and the default retry policy.
     pub fn new(cfg: DattoConfig) -> ProviderResult<DattoClient> {
-        let budget = Arc::new(RateBudget::per_minute(cfg.per_minute));
+        let budget = Arc::new(budget(cfg.per_minute, std::time::Duration::from_secs(60)));
         let api = ApiClient::new(VENDOR, budget, RetryPolicy::default());
         DattoClient::with_api(cfg, api)
     }
@@ -387,6 +403,23 @@ impl DattoClient {
             self.endpoint(&["system", "request_rate"]),
         )
         .await
+    }
+
+    /// Reads the account's live budget and folds it into ours (one request): a smaller
+    /// account limit than configured wins, and what other integrations on the same
+    /// account spent in the window is booked, so a sync sharing the account still
+    /// stays under the cut-off. Datto sends no rate-limit headers; this is the only way.
+    pub async fn calibrate(&self) -> ProviderResult<RequestRate> {
+        let rate = self.request_rate().await?;
+        let total = u32::try_from(rate.account_rate_limit)
+            .ok()
+            .filter(|t| *t > 0)
+            .map(cut_off);
+        let used = u32::try_from(rate.account_count).unwrap_or(u32::MAX);
+        self.api
+            .budget
+            .observe(total, total.map(|t| t.saturating_sub(used)));
+        Ok(rate)
     }
 
     /// `GET /v2/account/devices` with LIKE filters, one page per call.
