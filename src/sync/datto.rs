@@ -232,7 +232,7 @@ impl DattoClient {
     }
 
     /// `POST /auth/oauth/token` (password grant). Costs no read budget: Datto does not
-    /// count it, and it must go through even while reads are paused.
+    /// count it against the API's request rate.
     async fn grant(&self) -> ProviderResult<String> {
         #[derive(Deserialize)]
         struct Granted {
@@ -507,8 +507,10 @@ impl RmmProvider for DattoClient {
 
     async fn site_account_number(&self, site_uid: &str) -> ProviderResult<Option<String>> {
         let vars = self.site_variables(site_uid).await?;
+        // A masked variable's value is not readable over the API.
         Ok(self
             .account_variable(&vars)
+            .filter(|v| !v.masked)
             .and_then(|v| v.value.clone())
             .filter(|v| !v.trim().is_empty()))
     }
