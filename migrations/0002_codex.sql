@@ -237,6 +237,11 @@ CREATE INDEX tickets_company ON tickets(company_id, last_updated_at);
 CREATE INDEX tickets_status ON tickets(status);
 CREATE INDEX tickets_updated ON tickets(last_updated_at);
 CREATE INDEX tickets_agent ON tickets(agent_id);
+-- `/codex/api/ticket/{external id}` looks tickets up by PSA id without the source.
+CREATE INDEX tickets_external_id ON tickets(external_id);
+CREATE INDEX tickets_created ON tickets(created_at);
+-- Counts of live tickets (all, or per company) read this index alone.
+CREATE INDEX tickets_live ON tickets(deleted_at, company_id);
 
 CREATE TABLE ticket_time_entries (
     id {PK},
@@ -264,6 +269,8 @@ CREATE TABLE ticket_conversations (
     body_text TEXT,
     author_external_id TEXT,
     author_name TEXT,
+    -- Set for notes written here (POST /codex/api/ticket/{id}/update): the local user.
+    author_user_id BIGINT,
     from_email TEXT,
     incoming BIGINT NOT NULL DEFAULT 0,
     created_at TEXT,
