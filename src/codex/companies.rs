@@ -1270,6 +1270,29 @@ pub async fn upsert_from_source(db: &Db, u: &CompanyUpsert) -> AppResult<super::
     })
 }
 
+/// Row ids of a source's companies by their external id (the sync links contacts and
+/// tickets with it).
+pub async fn ids_by_external(
+    db: &Db,
+    source: &str,
+) -> AppResult<std::collections::HashMap<String, i64>> {
+    let rows = sqlx::query(
+        "SELECT id, external_id FROM companies WHERE external_source = $1 AND external_id IS NOT NULL",
+    )
+    .bind(source)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("external_id")?,
+                r.try_get::<i64, _>("id")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// Soft-deletes the live companies of `source` whose external id was not seen by a
 /// complete listing. An empty `seen` does nothing (an empty answer is a broken PSA far
 /// more often than an MSP without clients).

@@ -9,14 +9,15 @@
 
 use super::jobs::{Counts, Executor, Job, JobContext, Progress};
 use super::provider::{
-    Cursor, Page, ProviderResult, PsaCompany, PsaContact, PsaProvider, RmmDevice, RmmProvider,
-    RmmSite,
+    Cursor, Page, ProviderResult, PsaAgent, PsaCompany, PsaContact, PsaProvider, PsaTicket,
+    RmmDevice, RmmProvider, RmmSite, TicketDetail, TicketFilter,
 };
 use super::state;
-use crate::codex::{assets, companies, contacts, sites, Change, Upserted};
+use crate::codex::{assets, companies, contacts, sites, tickets, Change, Upserted};
 use crate::db::Db;
 use crate::error::AppError;
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
@@ -90,6 +91,14 @@ impl Executor for Engine {
                 let psa = self.psa(&job.provider)?;
                 psa_base(&run, psa.as_ref()).await?;
             }
+            "tickets" => {
+                let psa = self.psa(&job.provider)?;
+                psa_tickets(&run, psa.as_ref(), job.full_sync).await?;
+            }
+            "tickets_light" => {
+                let psa = self.psa(&job.provider)?;
+                psa_tickets_light(&run, psa.as_ref()).await?;
+            }
             "rmm" => {
                 let rmm = self.rmm(&job.provider)?;
                 rmm_sync(&run, rmm.as_ref()).await?;
@@ -126,6 +135,15 @@ trait Collection: Send + Sync {
     /// Writes one record; `Ok(None)` when the record cannot be imported (counted as
     /// skipped, with the reason logged). Errors other than the record's own abort.
     async fn apply(&self, item: Self::Item) -> Result<Option<(String, Upserted)>, AppError>;
+    /// How many records of a page are applied at once (more than one when applying
+    /// costs vendor requests, so the budget is used while waiting on replies).
+    fn concurrency(&self) -> usize {
+        1
+    }
+    /// Called after a page is written, before its cursor is stored.
+    async fn page_done(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs a listing to its end (resuming a stored cursor) and returns every external id
@@ -144,8 +162,13 @@ async fn run_listing<C: Collection>(run: &Run<'_>, c: &C) -> anyhow::Result<Vec<
         run.ctx.cancel.check()?;
         let page = c.fetch(cursor.clone()).await?;
         let mut ids = Vec::with_capacity(page.items.len());
-        for item in page.items {
-            match c.apply(item).await {
+        let results: Vec<_> = futures_util::stream::iter(page.items)
+            .map(|item| c.apply(item))
+            .buffer_unordered(c.concurrency().max(1))
+            .collect()
+            .await;
+        for result in results {
+            match result {
                 Ok(Some((ext, up))) => {
                     ids.push(ext);
                     run.ctx.progress.add(c.name(), |n| count(n, up.change));
@@ -159,6 +182,7 @@ async fn run_listing<C: Collection>(run: &Run<'_>, c: &C) -> anyhow::Result<Vec<
             }
         }
         state::add_seen(run.db, run.provider, &key, &ids).await?;
+        c.page_done().await?;
         match page.next {
             Some(next) => {
                 state::set_checkpoint(run.db, run.provider, run.kind, &cursor_name, &next.0)
@@ -207,7 +231,7 @@ async fn psa_base(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
     )
     .await?;
 
-    let company_ids = company_ids_by_external(run.db, source).await?;
+    let company_ids = companies::ids_by_external(run.db, source).await?;
     let seen = run_listing(
         run,
         &Contacts {
@@ -224,25 +248,52 @@ async fn psa_base(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
         contacts::mark_missing(run.db, source, &seen),
     )
     .await?;
+
+    let seen = run_listing(run, &Agents { db: run.db, psa }).await?;
+    finish_listing(
+        run,
+        "agents",
+        "agents",
+        tickets::mark_missing_agents(run.db, source, &seen),
+    )
+    .await?;
     Ok(())
 }
 
-async fn company_ids_by_external(db: &Db, source: &str) -> anyhow::Result<HashMap<String, i64>> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT id, external_id FROM companies WHERE external_source = $1 AND external_id IS NOT NULL",
-    )
-    .bind(source)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("external_id")?,
-                r.try_get::<i64, _>("id")?,
-            ))
-        })
-        .collect()
+struct Agents<'a> {
+    db: &'a Db,
+    psa: &'a dyn PsaProvider,
+}
+
+#[async_trait]
+impl Collection for Agents<'_> {
+    type Item = PsaAgent;
+    fn name(&self) -> &'static str {
+        "agents"
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaAgent>> {
+        self.psa.agents(cursor).await
+    }
+    async fn apply(&self, a: PsaAgent) -> Result<Option<(String, Upserted)>, AppError> {
+        let up = tickets::upsert_agent(
+            self.db,
+            &tickets::AgentUpsert {
+                external_source: self.psa.source().to_string(),
+                external_id: a.external_id.clone(),
+                email: a.email,
+                first_name: a.first_name,
+                last_name: a.last_name,
+                active: a.active,
+                job_title: a.job_title,
+                group_ids: a.group_ids,
+                department_ids: a.department_ids,
+                psa_created_at: a.created_at.map(crate::time::to_db),
+                psa_updated_at: a.updated_at.map(crate::time::to_db),
+            },
+        )
+        .await?;
+        Ok(Some((a.external_id, up)))
+    }
 }
 
 struct Companies<'a> {
@@ -347,6 +398,315 @@ impl Collection for Contacts<'_> {
             }
         }
         Ok(Some((p.external_id, up)))
+    }
+}
+
+/// Tickets changed since the high-water mark (less an overlap, for clock skew and
+/// tickets updated while the last run read), each changed one with its time entries and
+/// conversations; then the vendor's deleted tickets. `full` re-reads everything.
+async fn psa_tickets(run: &Run<'_>, psa: &dyn PsaProvider, full: bool) -> anyhow::Result<()> {
+    const OVERLAP_MINUTES: i64 = 10;
+    let source = psa.source();
+    let mark = state::checkpoint(run.db, source, run.kind, "high_water").await?;
+    let since = match (full, mark.as_deref().and_then(crate::time::from_db)) {
+        (false, Some(t)) => Some(t - chrono::Duration::minutes(OVERLAP_MINUTES)),
+        _ => None,
+    };
+    let listing = Tickets {
+        db: run.db,
+        run,
+        psa,
+        filter: TicketFilter::UpdatedSince(since),
+        details: true,
+        newest: std::sync::Mutex::new(None),
+    };
+    listing.load_pending_mark().await?;
+    run_listing(run, &listing).await?;
+    let newest = *listing.newest.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(newest) = newest {
+        let keep = mark
+            .as_deref()
+            .and_then(crate::time::from_db)
+            .map_or(newest, |m| m.max(newest));
+        state::set_checkpoint(
+            run.db,
+            source,
+            run.kind,
+            "high_water",
+            &crate::time::to_db(keep),
+        )
+        .await?;
+    }
+    state::clear_checkpoint(run.db, source, run.kind, "high_water_pending").await?;
+    state::clear_seen(run.db, source, "tickets").await?;
+
+    run_listing(run, &DeletedTickets { db: run.db, psa }).await?;
+    state::clear_seen(run.db, source, "deleted_tickets").await?;
+    Ok(())
+}
+
+/// The five-minute sync: active tickets as listed (no detail calls), then a detail
+/// check of each ticket Codex still holds as active that the PSA no longer lists as
+/// active; it was closed, or deleted, and the detail says which. (The original marked
+/// all of those deleted.)
+async fn psa_tickets_light(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
+    let source = psa.source();
+    let listing = Tickets {
+        db: run.db,
+        run,
+        psa,
+        filter: TicketFilter::Active,
+        details: false,
+        newest: std::sync::Mutex::new(None),
+    };
+    let seen: std::collections::HashSet<String> =
+        run_listing(run, &listing).await?.into_iter().collect();
+    state::clear_seen(run.db, source, "tickets").await?;
+    for ext in tickets::active_external_ids(run.db, source).await? {
+        if seen.contains(&ext) {
+            continue;
+        }
+        run.ctx.cancel.check()?;
+        match psa.ticket_detail(&ext).await? {
+            Some(detail) => {
+                let up = write_ticket(run.db, source, detail).await?;
+                run.ctx.progress.add("left_active", |c| count(c, up.change));
+            }
+            None => {
+                let n = tickets::mark_deleted(run.db, source, std::slice::from_ref(&ext)).await?;
+                run.ctx.progress.add("left_active", |c| c.missing += n);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ticket_upsert(source: &str, t: PsaTicket) -> tickets::TicketUpsert {
+    let at = |v: Option<chrono::DateTime<chrono::Utc>>| v.map(crate::time::to_db);
+    tickets::TicketUpsert {
+        external_source: source.to_string(),
+        external_id: t.external_id,
+        ticket_number: t.ticket_number,
+        company_id: None,
+        company_external_id: t.company_external_id.clone(),
+        subject: t.subject,
+        description: t.description_html,
+        description_text: t.description_text,
+        status: Some(t.status),
+        status_id: t.status_code,
+        status_text: t.status_text,
+        priority: Some(t.priority),
+        priority_id: t.priority_code,
+        ticket_type: t.ticket_type,
+        source: t.source,
+        category: t.category,
+        requester_external_id: t.requester_external_id,
+        requester_email: t.requester_email,
+        requester_name: t.requester_name,
+        responder_external_id: t.responder_external_id,
+        group_external_id: t.group_external_id,
+        group_name: None,
+        department_external_id: t.company_external_id,
+        created_at: at(t.created_at),
+        last_updated_at: at(t.updated_at),
+        closed_at: at(t.closed_at),
+        resolved_at: at(t.resolved_at),
+        fr_due_by: at(t.fr_due_by),
+        due_by: at(t.due_by),
+        first_responded_at: at(t.first_responded_at),
+        agent_responded_at: at(t.agent_responded_at),
+        webhook_updated_at: None,
+    }
+}
+
+/// Writes a ticket with its time entries and conversations.
+async fn write_ticket(db: &Db, source: &str, d: TicketDetail) -> Result<Upserted, AppError> {
+    let ext = d.ticket.external_id.clone();
+    let before = tickets::stored_versions(db, source, std::slice::from_ref(&ext)).await?;
+    let id = tickets::upsert_ticket(db, &ticket_upsert(source, d.ticket)).await?;
+    let at = |v: Option<chrono::DateTime<chrono::Utc>>| v.map(crate::time::to_db);
+    let entries: Vec<tickets::TimeEntry> = d
+        .time_entries
+        .into_iter()
+        .map(|e| tickets::TimeEntry {
+            external_id: e.external_id,
+            agent_external_id: e.agent_external_id,
+            minutes: e.minutes,
+            billable: e.billable,
+            note: e.note,
+            executed_at: at(e.executed_at),
+            created_at: at(e.created_at),
+            updated_at: at(e.updated_at),
+        })
+        .collect();
+    tickets::replace_time_entries(db, id, &entries).await?;
+    let conversations: Vec<tickets::ConversationUpsert> = d
+        .conversations
+        .into_iter()
+        .map(|c| tickets::ConversationUpsert {
+            external_id: c.external_id,
+            private: c.private,
+            body: c.body_html,
+            body_text: c.body_text,
+            author_external_id: c.author_external_id,
+            author_name: None,
+            from_email: c.from_email,
+            incoming: c.incoming,
+            created_at: at(c.created_at),
+            updated_at: at(c.updated_at),
+        })
+        .collect();
+    tickets::upsert_conversations(db, id, &conversations).await?;
+    Ok(Upserted {
+        id,
+        change: if before.contains_key(&ext) {
+            Change::Updated
+        } else {
+            Change::Created
+        },
+    })
+}
+
+struct Tickets<'a> {
+    db: &'a Db,
+    run: &'a Run<'a>,
+    psa: &'a dyn PsaProvider,
+    filter: TicketFilter,
+    /// Fetch each changed ticket's time entries and conversations.
+    details: bool,
+    /// The newest `updated_at` written so far: the next run's high-water mark.
+    newest: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Tickets<'_> {
+    /// A resumed listing continues from the mark its first pages reached.
+    async fn load_pending_mark(&self) -> anyhow::Result<()> {
+        let pending = state::checkpoint(
+            self.db,
+            self.run.provider,
+            self.run.kind,
+            "high_water_pending",
+        )
+        .await?;
+        *self.newest.lock().unwrap_or_else(|p| p.into_inner()) =
+            pending.as_deref().and_then(crate::time::from_db);
+        Ok(())
+    }
+
+    fn saw(&self, t: Option<chrono::DateTime<chrono::Utc>>) {
+        let mut n = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = t {
+            if n.is_none_or(|cur| t > cur) {
+                *n = Some(t);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Collection for Tickets<'_> {
+    type Item = PsaTicket;
+    fn name(&self) -> &'static str {
+        "tickets"
+    }
+    fn concurrency(&self) -> usize {
+        if self.details {
+            8
+        } else {
+            1
+        }
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaTicket>> {
+        self.psa.tickets(&self.filter, cursor).await
+    }
+    async fn apply(&self, t: PsaTicket) -> Result<Option<(String, Upserted)>, AppError> {
+        let source = self.psa.source();
+        let ext = t.external_id.clone();
+        let updated = t.updated_at;
+        let stored = tickets::stored_versions(self.db, source, std::slice::from_ref(&ext)).await?;
+        let incoming = updated.map(crate::time::to_db);
+        if let Some((id, last, deleted)) = stored.get(&ext) {
+            if !deleted && last.is_some() && *last == incoming {
+                self.saw(updated);
+                return Ok(Some((
+                    ext,
+                    Upserted {
+                        id: *id,
+                        change: Change::Unchanged,
+                    },
+                )));
+            }
+        }
+        let up = if self.details {
+            match self
+                .psa
+                .ticket_detail(&ext)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?
+            {
+                Some(detail) => write_ticket(self.db, source, detail).await?,
+                // Listed a moment ago, gone now: the next run's deleted pass marks it.
+                None => return Ok(None),
+            }
+        } else {
+            let id = tickets::upsert_ticket(self.db, &ticket_upsert(source, t)).await?;
+            Upserted {
+                id,
+                change: if stored.contains_key(&ext) {
+                    Change::Updated
+                } else {
+                    Change::Created
+                },
+            }
+        };
+        self.saw(updated);
+        Ok(Some((ext, up)))
+    }
+    async fn page_done(&self) -> anyhow::Result<()> {
+        if let TicketFilter::UpdatedSince(_) = self.filter {
+            let newest = *self.newest.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = newest {
+                state::set_checkpoint(
+                    self.db,
+                    self.run.provider,
+                    self.run.kind,
+                    "high_water_pending",
+                    &crate::time::to_db(t),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct DeletedTickets<'a> {
+    db: &'a Db,
+    psa: &'a dyn PsaProvider,
+}
+
+#[async_trait]
+impl Collection for DeletedTickets<'_> {
+    type Item = PsaTicket;
+    fn name(&self) -> &'static str {
+        "deleted_tickets"
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaTicket>> {
+        self.psa.tickets(&TicketFilter::Deleted, cursor).await
+    }
+    async fn apply(&self, t: PsaTicket) -> Result<Option<(String, Upserted)>, AppError> {
+        let n = tickets::mark_deleted(
+            self.db,
+            self.psa.source(),
+            std::slice::from_ref(&t.external_id),
+        )
+        .await?;
+        let change = if n > 0 {
+            Change::Updated
+        } else {
+            Change::Unchanged
+        };
+        Ok(Some((t.external_id, Upserted { id: 0, change })))
     }
 }
 
