@@ -130,7 +130,7 @@ async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response
     };
     let mut resp = match authenticate(&sim, req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     };
     stamp(resp.headers_mut(), accepted.total, accepted.remaining, cost);
     resp
@@ -177,13 +177,12 @@ fn stamp(h: &mut HeaderMap, total: u32, remaining: u32, cost: u32) {
 }
 
 /// Basic auth with the API key as user name and any password.
-fn authenticate(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
+fn authenticate(sim: &Sim, headers: &HeaderMap) -> Result<(), Refusal> {
     let refused = |code: &str, message: &str| {
-        (
+        Refusal(
             StatusCode::UNAUTHORIZED,
-            Json(json!({"code": code, "message": message})),
+            json!({"code": code, "message": message}),
         )
-            .into_response()
     };
     let invalid = || {
         refused(
@@ -252,9 +251,9 @@ struct Query {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
-    type Rejection = Response;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Refusal> {
         let host = parts
             .headers
             .get(header::HOST)
@@ -286,7 +285,7 @@ impl Query {
     }
 
     /// Refuses parameters the endpoint does not know, as Freshservice does.
-    fn allow(&self, names: &[&str]) -> Result<(), Response> {
+    fn allow(&self, names: &[&str]) -> Result<(), Refusal> {
         match self
             .pairs
             .iter()
@@ -302,7 +301,7 @@ impl Query {
     }
 
     /// `page` from 1 and `per_page` 1..=100 (default 30).
-    fn paging(&self) -> Result<(usize, usize), Response> {
+    fn paging(&self) -> Result<(usize, usize), Refusal> {
         let number = |name: &str, default: usize, max: usize| match self.get(name) {
             None => Ok(default),
             Some(v) => v
@@ -322,7 +321,7 @@ impl Query {
     }
 
     /// The requested embeds, each one of `allowed`.
-    fn includes(&self, allowed: &[&str]) -> Result<Vec<String>, Response> {
+    fn includes(&self, allowed: &[&str]) -> Result<Vec<String>, Refusal> {
         let mut out = Vec::new();
         for v in self.get("include").unwrap_or_default().split(',') {
             let v = v.trim();
@@ -357,28 +356,36 @@ impl Query {
     }
 }
 
-/// Freshservice's validation error body.
-fn invalid(field: &str, message: &str, code: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({
-            "description": "Validation failed",
-            "errors": [{"field": field, "message": message, "code": code}],
-        })),
-    )
-        .into_response()
+/// A refused request: the status and Freshservice's error body.
+#[derive(Debug)]
+struct Refusal(StatusCode, Value);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"code": "record_not_found", "message": "Record not found"})),
+/// Freshservice's validation error body.
+fn invalid(field: &str, message: &str, code: &str) -> Refusal {
+    Refusal(
+        StatusCode::BAD_REQUEST,
+        json!({
+            "description": "Validation failed",
+            "errors": [{"field": field, "message": message, "code": code}],
+        }),
     )
-        .into_response()
+}
+
+fn not_found() -> Refusal {
+    Refusal(
+        StatusCode::NOT_FOUND,
+        json!({"code": "record_not_found", "message": "Record not found"}),
+    )
 }
 
 /// One page of `rows` under `key`, with `Link: rel="next"` while more remain.
-fn paged(q: &Query, key: &str, rows: Vec<Value>) -> Result<Response, Response> {
+fn paged(q: &Query, key: &str, rows: Vec<Value>) -> Result<Response, Refusal> {
     let (page, per_page) = q.paging()?;
     let start = (page - 1).saturating_mul(per_page);
     let more = start.saturating_add(per_page) < rows.len();
@@ -686,7 +693,7 @@ fn ticket_json(t: &SimTicket, d: &Dataset, includes: &[String]) -> Value {
 
 // ---------------------------------------------------------------- handlers
 
-async fn list_departments(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Response> {
+async fn list_departments(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Refusal> {
     q.allow(&["page", "per_page", "workspace_id"])?;
     // MSP edition: without `workspace_id` only workspace 2 is listed.
     let workspace = match q.get("workspace_id") {
@@ -714,7 +721,7 @@ async fn show_department(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
     q: Query,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     q.allow(&[])?;
     let d = sim.data();
     let c = id
@@ -731,7 +738,7 @@ async fn update_department(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
     body: Option<Json<Value>>,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let Some(Json(Value::Object(body))) = body else {
         return Err(invalid("body", "Invalid JSON body", "invalid_json"));
     };
@@ -763,9 +770,7 @@ async fn update_department(
 }
 
 /// Validates a department PUT body into (field, new value) pairs.
-fn department_changes(
-    body: &Map<String, Value>,
-) -> Result<Vec<(String, Option<String>)>, Response> {
+fn department_changes(body: &Map<String, Value>) -> Result<Vec<(String, Option<String>)>, Refusal> {
     let text = |field: &str, v: &Value| match v {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
@@ -809,7 +814,7 @@ fn department_changes(
     Ok(out)
 }
 
-async fn list_requesters(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Response> {
+async fn list_requesters(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Refusal> {
     q.allow(&["page", "per_page", "email"])?;
     let d = sim.data();
     let email = q.get("email").map(str::to_lowercase);
@@ -826,7 +831,7 @@ async fn list_requesters(State(sim): State<Arc<Sim>>, q: Query) -> Result<Respon
     paged(&q, "requesters", rows)
 }
 
-async fn list_agents(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Response> {
+async fn list_agents(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Refusal> {
     q.allow(&["page", "per_page", "email", "active"])?;
     let active = match q.get("active") {
         None => None,
@@ -854,7 +859,7 @@ async fn list_agents(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, 
     paged(&q, "agents", rows)
 }
 
-fn parse_instant(field: &str, v: &str) -> Result<DateTime<Utc>, Response> {
+fn parse_instant(field: &str, v: &str) -> Result<DateTime<Utc>, Refusal> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -866,7 +871,7 @@ fn parse_instant(field: &str, v: &str) -> Result<DateTime<Utc>, Response> {
         })
 }
 
-async fn list_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Response> {
+async fn list_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Refusal> {
     q.allow(&[
         "page",
         "per_page",
@@ -935,7 +940,7 @@ async fn list_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response,
 }
 
 /// `/tickets/filter`: the query language over live tickets, 30 per page, `total`.
-async fn filter_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Response> {
+async fn filter_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Response, Refusal> {
     // `per_page` is accepted and ignored: the page size is fixed at 30.
     q.allow(&["query", "page", "per_page", "workspace_id"])?;
     let raw = q
@@ -984,7 +989,7 @@ async fn filter_tickets(State(sim): State<Arc<Sim>>, q: Query) -> Result<Respons
 }
 
 /// A live (not deleted) ticket by its path id.
-fn live_ticket<'a>(d: &'a Dataset, id: &str) -> Result<&'a SimTicket, Response> {
+fn live_ticket<'a>(d: &'a Dataset, id: &str) -> Result<&'a SimTicket, Refusal> {
     id.parse::<i64>()
         .ok()
         .and_then(|id| d.tickets.iter().find(|t| t.id == id))
@@ -996,7 +1001,7 @@ async fn show_ticket(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
     q: Query,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     q.allow(&["include"])?;
     let includes = q.includes(&["conversations", "stats", "requester"])?;
     let d = sim.data();
@@ -1008,7 +1013,7 @@ async fn list_conversations(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
     q: Query,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     q.allow(&["page", "per_page"])?;
     let d = sim.data();
     let t = live_ticket(&d, &id)?;
@@ -1023,7 +1028,7 @@ async fn list_time_entries(
     State(sim): State<Arc<Sim>>,
     Path(id): Path<String>,
     q: Query,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     q.allow(&["page", "per_page"])?;
     let d = sim.data();
     let t = live_ticket(&d, &id)?;
@@ -1036,7 +1041,7 @@ async fn list_time_entries(
     )
 }
 
-async fn form_fields(q: Query) -> Result<Response, Response> {
+async fn form_fields(q: Query) -> Result<Response, Refusal> {
     q.allow(&[])?;
     let choices = |list: &[(i64, &str)]| {
         list.iter()
