@@ -321,7 +321,8 @@ impl FreshserviceClient {
         })
     }
 
-    /// Deleted tickets, then spam ones: two listings chained by the cursor.
+    /// Deleted tickets, then spam ones: two listings chained by the cursor, each with
+    /// `updated_since` so the 30-day default window does not hide old deletions.
     async fn deleted_tickets(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaTicket>> {
         let url = self.resume(cursor, || {
             self.tickets_url(Some("deleted"), FULL_SYNC_SINCE, false)
@@ -334,8 +335,20 @@ impl FreshserviceClient {
         let next = next.or_else(|| {
             (!spam_pass).then(|| self.tickets_url(Some("spam"), FULL_SYNC_SINCE, false))
         });
+        // Which pass a ticket came from is what the engine needs to know, so the status
+        // says it (status_code keeps the vendor's last real status).
+        let (gone, gone_text) = if spam_pass { status(6) } else { status(7) };
+        let items = body
+            .tickets
+            .into_iter()
+            .map(|t| PsaTicket {
+                status: gone.to_string(),
+                status_text: Some(gone_text.to_string()),
+                ..t.into_psa()
+            })
+            .collect();
         Ok(Page {
-            items: body.tickets.into_iter().map(FsTicket::into_psa).collect(),
+            items,
             next: next.map(Cursor),
         })
     }

@@ -424,9 +424,17 @@ async fn the_deleted_listing_shows_deleted_and_spam_tickets_only() {
         .unwrap();
     assert_eq!(ids(&gone, |t| &t.external_id), BTreeSet::from([s(5), s(6)]));
     let d = fx.sim.data().clone();
+    let marked = |t: &SimTicket, status: &str, text: &str| PsaTicket {
+        status: status.into(),
+        status_text: Some(text.into()),
+        ..ticket(t, false)
+    };
     assert_eq!(
         sorted(&gone, |t| &t.external_id),
-        vec![ticket(&d.tickets[4], false), ticket(&d.tickets[5], false)]
+        vec![
+            marked(&d.tickets[4], "deleted", "Deleted"),
+            marked(&d.tickets[5], "spam", "Spam")
+        ]
     );
     assert_eq!(
         fx.route("GET /tickets"),
@@ -563,19 +571,27 @@ async fn the_budget_keeps_under_the_server_limit_while_using_most_of_it() {
     let fx = start(small(), Some(limits)).await;
     let client = fx.client();
     let started = Instant::now();
-    let ids: Vec<String> = (1..=45).map(|i: i64| i.to_string()).collect();
-    let details: Vec<_> = futures_util::stream::iter(ids.iter())
-        .map(|id| client.ticket_detail(id))
+    // What a ticket sync does: list (3 credits a page with stats), then details with
+    // a few in flight at once.
+    let all = TicketFilter::UpdatedSince(None);
+    let listed = drain(|c| client.tickets(&all, c)).await.unwrap();
+    let details: Vec<_> = futures_util::stream::iter(listed.iter().take(45))
+        .map(|t| client.ticket_detail(&t.external_id))
         .buffer_unordered(4)
         .collect()
         .await;
     let elapsed = started.elapsed().as_secs_f64();
     assert!(details.iter().all(|d| matches!(d, Ok(Some(_)))));
     let shows = fx.route("GET /tickets/{id}");
-    let credits = shows * 3
+    assert_eq!(shows, 45);
+    let credits = fx.route("GET /tickets") * 3
+        + shows * 3
         + fx.route("GET /tickets/{id}/time_entries")
         + fx.route("GET /tickets/{id}/conversations");
-    assert_eq!(shows, 45);
+    assert_eq!(
+        client.api().stats.snapshot().requests,
+        fx.sim.stats.requests.load(Ordering::Relaxed)
+    );
     // The first window's credits go out at once; leaving them out measures the
     // sustained rate, which is what a long sync gets.
     let rate = credits.saturating_sub(40) as f64 / elapsed;
