@@ -83,8 +83,9 @@ pub struct FreshserviceClient {
 }
 
 impl FreshserviceClient {
-    /// A client with its own budget of `per_minute` credits per `window`.
-    pub fn new(config: FreshserviceConfig) -> FreshserviceClient {
+    /// A client with its own budget of `per_minute` credits per `window`; refuses a
+    /// URL that is not absolute http(s) or a blank key.
+    pub fn new(config: FreshserviceConfig) -> ProviderResult<FreshserviceClient> {
         let budget = budget_for(&config);
         let api = ApiClient::new(VENDOR, Arc::new(budget), RetryPolicy::default());
         FreshserviceClient::with_api(config, api)
@@ -93,13 +94,27 @@ impl FreshserviceClient {
     /// A client over an existing [`ApiClient`] (a budget shared with other jobs on the
     /// same account, which Freshservice counts account-wide, or a test retry policy);
     /// build its budget with [`budget_for`].
-    pub fn with_api(config: FreshserviceConfig, api: ApiClient) -> FreshserviceClient {
-        let api_base = format!("{}/api/v2", config.url.trim_end_matches('/'));
-        FreshserviceClient {
+    pub fn with_api(
+        config: FreshserviceConfig,
+        api: ApiClient,
+    ) -> ProviderResult<FreshserviceClient> {
+        let api_base = format!("{}/api/v2", config.url.trim().trim_end_matches('/'));
+        let valid = Url::parse(&api_base)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !valid {
+            return Err(rejected(
+                "the configuration",
+                &format!("{:?} is not an http(s) URL", config.url),
+            ));
+        }
+        if config.api_key.trim().is_empty() {
+            return Err(rejected("the configuration", "the API key is empty"));
+        }
+        Ok(FreshserviceClient {
             config,
             api_base,
             api,
-        }
+        })
     }
 
     /// The HTTP client: request counters, budget and cancellation.
@@ -128,6 +143,14 @@ impl FreshserviceClient {
                 self.auth(h.put(&url)).json(&body)
             })
             .await?;
+        Ok(())
+    }
+
+    /// Checks the URL and key with the cheapest authenticated call (one agent, 1 credit);
+    /// a refused key is [`ProviderError::Auth`].
+    pub async fn check_credentials(&self) -> ProviderResult<()> {
+        let url = self.url("/agents", &[("per_page", "1"), ("page", "1")]);
+        self.fetch::<Agents>("agents", &url, false).await?;
         Ok(())
     }
 
@@ -168,8 +191,11 @@ impl FreshserviceClient {
 
     /// `<api_base><path>?<pairs>` with the values encoded.
     fn url(&self, path: &str, pairs: &[(&str, &str)]) -> String {
-        let mut u = Url::parse(&format!("{}{path}", self.api_base))
-            .unwrap_or_else(|_| Url::parse("http://invalid.invalid/").expect("static URL"));
+        let raw = format!("{}{path}", self.api_base);
+        // The base was checked at construction and paths are ours, so this parses.
+        let Ok(mut u) = Url::parse(&raw) else {
+            return raw;
+        };
         if !pairs.is_empty() {
             u.query_pairs_mut().extend_pairs(pairs);
         }
@@ -1316,7 +1342,16 @@ mod tests {
         let c = FreshserviceClient::new(FreshserviceConfig::new(
             "https://acme.freshservice.com/",
             "k",
-        ));
+        ))
+        .unwrap();
+        for (url, key) in [
+            ("acme.freshservice.com", "k"),
+            ("ftp://x", "k"),
+            ("https://x", " "),
+        ] {
+            let err = FreshserviceClient::new(FreshserviceConfig::new(url, key)).unwrap_err();
+            assert!(matches!(err, ProviderError::Rejected { .. }), "{url}");
+        }
         assert_eq!(
             c.rebase("https://other.example/api/v2/tickets?page=2")
                 .as_deref(),

@@ -68,7 +68,7 @@ impl Fixture {
     }
 
     fn client(&self) -> FreshserviceClient {
-        FreshserviceClient::new(self.config(KEY))
+        FreshserviceClient::new(self.config(KEY)).unwrap()
     }
 
     /// A client that retries quickly and often (fault tests).
@@ -85,6 +85,7 @@ impl Fixture {
             cfg,
             ApiClient::new("freshservice", Arc::new(budget), policy),
         )
+        .unwrap()
     }
 
     fn route(&self, route: &str) -> u64 {
@@ -676,10 +677,14 @@ async fn a_throttle_is_honoured_for_its_retry_after() {
 #[tokio::test]
 async fn refused_credentials_are_an_auth_error_without_retries() {
     let fx = start(small(), None).await;
-    let client = FreshserviceClient::new(fx.config("wrong-key"));
+    let client = FreshserviceClient::new(fx.config("wrong-key")).unwrap();
     let err = drain(|c| client.companies(c)).await.unwrap_err();
     assert!(matches!(err, ProviderError::Auth { .. }), "{err}");
     assert_eq!(fx.sim.stats.requests.load(Ordering::Relaxed), 1);
+    let err = client.check_credentials().await.unwrap_err();
+    assert!(matches!(err, ProviderError::Auth { .. }), "{err}");
+    fx.client().check_credentials().await.unwrap();
+    assert_eq!(fx.sim.stats.requests.load(Ordering::Relaxed), 3);
 
     let resp = fx.get("/agents", "wrong-key").await;
     assert_eq!(resp.status(), 401);
