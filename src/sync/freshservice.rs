@@ -339,6 +339,15 @@ impl FreshserviceClient {
             .await?
             .ok_or_else(|| rejected("ticket filter", "the listing answered 404"))?;
         let page = page_number(&url);
+        // An empty page before the answer's own total is a listing cut short (Freshdesk
+        // caps its search at 10 pages; should Freshservice do so too), never "complete":
+        // the light sync must not mark unseen tickets on a partial snapshot.
+        if body.tickets.is_empty() && (page - 1) * FILTER_PAGE_SIZE < body.total {
+            return Err(rejected(
+                "ticket filter",
+                &format!("page {page} is empty but the total is {}", body.total),
+            ));
+        }
         let next = (!body.tickets.is_empty() && page * FILTER_PAGE_SIZE < body.total)
             .then(|| with_page(&url, page + 1))
             .flatten();
@@ -547,6 +556,7 @@ fn query_value(url: &str, name: &str) -> Option<String> {
 fn page_number(url: &str) -> usize {
     query_value(url, "page")
         .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
         .unwrap_or(1)
 }
 
