@@ -926,3 +926,70 @@ async fn a_listing_resumes_from_its_cursor_in_a_new_client() {
     let err = fx.client().contacts(Some(foreign)).await.unwrap_err();
     assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
 }
+
+/// The Freshservice half of the issue's benchmark: the default dataset (2,000 tickets
+/// with time entries) under a budget scaled so the run takes about half a minute.
+/// `cargo nextest run --run-ignored only -E 'test(/freshservice_benchmark/)' --no-capture`
+#[tokio::test]
+#[ignore = "a 30-second benchmark; run on demand"]
+async fn freshservice_benchmark_full_sync_of_the_default_dataset() {
+    let limits = SimLimits {
+        freshservice_per_minute: 1400,
+        window: Duration::from_secs(5),
+        ..SimLimits::default()
+    };
+    let fx = start(DatasetSize::default(), Some(limits)).await;
+    let client = fx.client();
+    let started = Instant::now();
+    let companies = drain(|c| client.companies(c)).await.unwrap();
+    let contacts = drain(|c| client.contacts(c)).await.unwrap();
+    let agents = drain(|c| client.agents(c)).await.unwrap();
+    let all = TicketFilter::UpdatedSince(None);
+    let tickets = drain(|c| client.tickets(&all, c)).await.unwrap();
+    let details: Vec<_> = futures_util::stream::iter(tickets.iter())
+        .map(|t| client.ticket_detail(&t.external_id))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(details.iter().all(|d| matches!(d, Ok(Some(_)))));
+    let d = fx.sim.data().clone();
+    let n = d.tickets.len();
+    let many_replies = d
+        .tickets
+        .iter()
+        .filter(|t| t.conversations.len() >= 10)
+        .count();
+    let minimum = pages(companies.len(), 100)
+        + pages(contacts.len(), 100)
+        + pages(agents.len(), 100)
+        + pages(n, 100)
+        + 2 * n as u64
+        + many_replies as u64;
+    let requests = fx.sim.stats.requests.load(Ordering::Relaxed);
+    let credits = fx.route("GET /departments")
+        + fx.route("GET /requesters")
+        + fx.route("GET /agents")
+        + 3 * fx.route("GET /tickets")
+        + 3 * fx.route("GET /tickets/{id}")
+        + fx.route("GET /tickets/{id}/time_entries")
+        + fx.route("GET /tickets/{id}/conversations");
+    let windows = (elapsed / 5.0).ceil();
+    let share = credits as f64 / (1400.0 * windows);
+    let entries: usize = details
+        .iter()
+        .map(|d| d.as_ref().unwrap().as_ref().unwrap().time_entries.len())
+        .sum();
+    println!(
+        "{n} tickets, {entries} time entries: {requests} requests (minimum {minimum}), \
+         {credits} credits in {elapsed:.1} s = {:.0}/min of 16800/min allowed, \
+         {:.0} % of the {windows} windows' budget, {} throttled",
+        credits as f64 / elapsed * 60.0,
+        share * 100.0,
+        fx.sim.stats.throttled.load(Ordering::Relaxed)
+    );
+    assert_eq!(tickets.len(), n);
+    assert_eq!(fx.sim.stats.throttled.load(Ordering::Relaxed), 0);
+    assert!(requests as f64 <= minimum as f64 * 1.05);
+    assert!(share >= 0.9, "{:.0} %", share * 100.0);
+}
