@@ -61,6 +61,38 @@ impl FreshserviceConfig {
     }
 }
 
+impl FreshserviceConfig {
+    /// Reads the `[psa.freshservice]` table of `hivematrix.toml` (`Settings::psa` holds
+    /// `[psa]`): `url` and `api_key` are required, `account_number_field` and
+    /// `per_minute` default as in [`FreshserviceConfig::new`].
+    pub fn from_psa_section(psa: &toml::Value) -> Result<FreshserviceConfig, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Section {
+            url: String,
+            api_key: String,
+            account_number_field: Option<String>,
+            per_minute: Option<u32>,
+        }
+        let table = psa
+            .get("freshservice")
+            .ok_or("hivematrix.toml has no [psa.freshservice] section")?;
+        // The key is never echoed: serde's messages name fields, not values.
+        let s: Section = table
+            .clone()
+            .try_into()
+            .map_err(|e| format!("[psa.freshservice]: {e}"))?;
+        let defaults = FreshserviceConfig::new(s.url, s.api_key);
+        Ok(FreshserviceConfig {
+            account_number_field: s
+                .account_number_field
+                .unwrap_or(defaults.account_number_field.clone()),
+            per_minute: s.per_minute.unwrap_or(defaults.per_minute).max(1),
+            ..defaults
+        })
+    }
+}
+
 impl std::fmt::Debug for FreshserviceConfig {
     // The API key never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1383,6 +1415,38 @@ mod tests {
             !format!("{:?}", c.config).contains("\"k\""),
             "the key is redacted"
         );
+    }
+
+    #[test]
+    fn configuration_reads_the_psa_section_with_defaults() {
+        let psa: toml::Value = toml::from_str(
+            "[freshservice]\nurl = \"https://acme.freshservice.com\"\napi_key = \"k\"\n",
+        )
+        .unwrap();
+        let c = FreshserviceConfig::from_psa_section(&psa).unwrap();
+        assert_eq!(c.url, "https://acme.freshservice.com");
+        assert_eq!(
+            (c.account_number_field.as_str(), c.per_minute),
+            ("account_number", 200)
+        );
+        let psa: toml::Value = toml::from_str(
+            "[freshservice]\nurl = \"u\"\napi_key = \"k\"\naccount_number_field = \"acct\"\nper_minute = 400\n",
+        )
+        .unwrap();
+        let c = FreshserviceConfig::from_psa_section(&psa).unwrap();
+        assert_eq!(
+            (c.account_number_field.as_str(), c.per_minute),
+            ("acct", 400)
+        );
+        for bad in [
+            "[superops]\nurl = \"u\"",
+            "[freshservice]\nurl = \"u\"",
+            "[freshservice]\nurl = \"u\"\napi_key = \"secret-key\"\napi_keys = 1",
+        ] {
+            let err =
+                FreshserviceConfig::from_psa_section(&toml::from_str(bad).unwrap()).unwrap_err();
+            assert!(!err.contains("secret-key"), "{err}");
+        }
     }
 
     #[test]
