@@ -312,6 +312,8 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     let addr = listener.local_addr()?;
     tracing::info!(%addr, settings = ?settings, "serving");
     println!("HiveMatrix listening on http://{addr}");
+    // A malformed provider section stops the start with the reason.
+    crate::sync::connectors_from_settings(&settings)?;
     let state = AppState::new(db, settings);
     // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
     let _worker = state.sync.spawn_worker(state.db.clone());

@@ -35,7 +35,10 @@ impl AppState {
             )),
             sync: Arc::new(crate::sync::SyncService::new(
                 db.clone(),
-                crate::sync::engine::Connectors::default(),
+                crate::sync::connectors_from_settings(&settings).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "sync providers are not usable");
+                    crate::sync::engine::Connectors::default()
+                }),
             )),
             db,
             settings: Arc::new(settings),

@@ -491,6 +491,10 @@ impl DattoClient {
 
 #[async_trait]
 impl RmmProvider for DattoClient {
+    fn request_stats(&self) -> Option<Arc<super::http::RequestStats>> {
+        Some(self.api.stats.clone())
+    }
+
     fn source(&self) -> &'static str {
         VENDOR
     }

@@ -60,20 +60,30 @@ impl Engine {
         self.read().rmm.keys().cloned().collect()
     }
 
-    fn rmm(&self, name: &str) -> anyhow::Result<Arc<dyn RmmProvider>> {
-        self.read()
+    fn rmm(&self, name: &str, p: &Progress) -> anyhow::Result<Arc<dyn RmmProvider>> {
+        let rmm = self
+            .read()
             .rmm
             .get(name)
             .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the RMM {name} is not configured"))
+            .ok_or_else(|| anyhow::anyhow!("the RMM {name} is not configured"))?;
+        if let Some(s) = rmm.request_stats() {
+            p.track(s);
+        }
+        Ok(rmm)
     }
 
-    fn psa(&self, name: &str) -> anyhow::Result<Arc<dyn PsaProvider>> {
-        self.read()
+    fn psa(&self, name: &str, p: &Progress) -> anyhow::Result<Arc<dyn PsaProvider>> {
+        let psa = self
+            .read()
             .psa
             .get(name)
             .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the PSA {name} is not configured"))
+            .ok_or_else(|| anyhow::anyhow!("the PSA {name} is not configured"))?;
+        if let Some(s) = psa.request_stats() {
+            p.track(s);
+        }
+        Ok(psa)
     }
 }
 
@@ -88,23 +98,23 @@ impl Executor for Engine {
         };
         match job.kind.as_str() {
             "base" => {
-                let psa = self.psa(&job.provider)?;
+                let psa = self.psa(&job.provider, &ctx.progress)?;
                 psa_base(&run, psa.as_ref()).await?;
             }
             "tickets" => {
-                let psa = self.psa(&job.provider)?;
+                let psa = self.psa(&job.provider, &ctx.progress)?;
                 psa_tickets(&run, psa.as_ref(), job.full_sync).await?;
             }
             "tickets_light" => {
-                let psa = self.psa(&job.provider)?;
+                let psa = self.psa(&job.provider, &ctx.progress)?;
                 psa_tickets_light(&run, psa.as_ref()).await?;
             }
             "rmm" => {
-                let rmm = self.rmm(&job.provider)?;
+                let rmm = self.rmm(&job.provider, &ctx.progress)?;
                 rmm_sync(&run, rmm.as_ref()).await?;
             }
             "push_account_numbers" => {
-                let rmm = self.rmm(&job.provider)?;
+                let rmm = self.rmm(&job.provider, &ctx.progress)?;
                 push_account_numbers(&run, rmm.as_ref()).await?;
             }
             other => anyhow::bail!("sync kind {other} is not available for {}", job.provider),

@@ -424,6 +424,10 @@ impl FreshserviceClient {
 
 #[async_trait]
 impl PsaProvider for FreshserviceClient {
+    fn request_stats(&self) -> Option<Arc<super::http::RequestStats>> {
+        Some(self.api.stats.clone())
+    }
+
     fn source(&self) -> &'static str {
         VENDOR
     }

@@ -374,7 +374,9 @@ pub struct Counts {
 #[derive(Debug, Default)]
 pub struct Progress {
     counts: Mutex<BTreeMap<String, Counts>>,
-    stats: Mutex<Vec<Arc<super::http::RequestStats>>>,
+    /// Each client's counters with their values when the job began (clients outlive
+    /// jobs, so a job's figures are the difference).
+    stats: Mutex<Vec<(Arc<super::http::RequestStats>, StatsSnapshot)>>,
 }
 
 impl Progress {
@@ -392,22 +394,24 @@ impl Progress {
 
     /// Registers a client's request counters so the job reports its requests.
     pub fn track(&self, stats: Arc<super::http::RequestStats>) {
+        let baseline = stats.snapshot();
         self.stats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(stats);
+            .push((stats, baseline));
     }
 
     pub fn requests(&self) -> StatsSnapshot {
         let list = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter().fold(StatsSnapshot::default(), |acc, s| {
-            let s = s.snapshot();
-            StatsSnapshot {
-                requests: acc.requests + s.requests,
-                throttled: acc.throttled + s.throttled,
-                retries: acc.retries + s.retries,
-            }
-        })
+        list.iter()
+            .fold(StatsSnapshot::default(), |acc, (s, base)| {
+                let s = s.snapshot();
+                StatsSnapshot {
+                    requests: acc.requests + s.requests.saturating_sub(base.requests),
+                    throttled: acc.throttled + s.throttled.saturating_sub(base.throttled),
+                    retries: acc.retries + s.retries.saturating_sub(base.retries),
+                }
+            })
     }
 }
 

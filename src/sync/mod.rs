@@ -82,6 +82,40 @@ impl SyncService {
     }
 }
 
+/// Builds the vendor clients `hivematrix.toml` configures (`[psa.freshservice]`,
+/// `[rmm.datto]`). A malformed section is an error, so a typo stops the start instead
+/// of silently disabling a sync.
+pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<engine::Connectors> {
+    let mut c = engine::Connectors::default();
+    if let Some(psa) = &settings.psa {
+        if psa.get("freshservice").is_some() {
+            let cfg = freshservice::FreshserviceConfig::from_psa_section(psa)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let client = freshservice::FreshserviceClient::new(cfg)
+                .map_err(|e| anyhow::anyhow!("[psa.freshservice]: {e}"))?;
+            c.psa.insert("freshservice".into(), Arc::new(client));
+        }
+        if psa.get("superops").is_some() {
+            tracing::warn!("[psa.superops] is configured, but this version has no SuperOps client yet; it is ignored");
+        }
+    }
+    if let Some(rmm) = &settings.rmm {
+        if let Some(table) = rmm.get("datto") {
+            let cfg: datto::DattoConfig = table
+                .clone()
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
+            let client =
+                datto::DattoClient::new(cfg).map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
+            c.rmm.insert("datto".into(), Arc::new(client));
+        }
+        if rmm.get("superops").is_some() {
+            tracing::warn!("[rmm.superops] is configured, but this version has no SuperOps RMM client yet; it is ignored");
+        }
+    }
+    Ok(c)
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()

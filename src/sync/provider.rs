@@ -250,6 +250,10 @@ pub type ProviderResult<T> = Result<T, ProviderError>;
 pub trait PsaProvider: Send + Sync {
     /// `freshservice`, `superops`: the `external_source` of every record it yields.
     fn source(&self) -> &'static str;
+    /// The client's request counters (cumulative), for a job's request figures.
+    fn request_stats(&self) -> Option<std::sync::Arc<super::http::RequestStats>> {
+        None
+    }
     async fn companies(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaCompany>>;
     async fn contacts(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaContact>>;
     async fn agents(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaAgent>>;
@@ -266,6 +270,10 @@ pub trait PsaProvider: Send + Sync {
 #[async_trait]
 pub trait RmmProvider: Send + Sync {
     fn source(&self) -> &'static str;
+    /// The client's request counters (cumulative), for a job's request figures.
+    fn request_stats(&self) -> Option<std::sync::Arc<super::http::RequestStats>> {
+        None
+    }
     async fn sites(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmSite>>;
     /// The account number stored on the site (Datto: a site variable), if any.
     async fn site_account_number(&self, site_uid: &str) -> ProviderResult<Option<String>>;

@@ -14,6 +14,7 @@ mod platform;
 mod preferences;
 mod sites;
 mod sync_datto;
+mod sync_e2e;
 mod sync_engine;
 mod sync_freshservice;
 mod sync_jobs;
