@@ -45,6 +45,30 @@ pub enum Command {
     Token(TokenCommand),
     /// Fill the database with a realistic, deterministic MSP dataset.
     DemoData(crate::demo::DemoArgs),
+    /// Serve the vendor simulators (Freshservice, Datto RMM) for tests, demos and benchmarks.
+    Sim(SimArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:5099")]
+    pub listen: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 40)]
+    pub companies: usize,
+    #[arg(long, default_value_t = 400)]
+    pub contacts: usize,
+    #[arg(long, default_value_t = 12)]
+    pub agents: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub tickets: usize,
+    #[arg(long, default_value_t = 1200)]
+    pub devices: usize,
+    /// Multiply the vendors' documented per-minute budgets (benchmarks use > 1).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale_limits: f64,
 }
 
 #[derive(Args, Debug)]
@@ -177,8 +201,13 @@ async fn open(cli: &Cli) -> anyhow::Result<(Settings, Db)> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Sim(args) = &cli.command {
+        // The simulators need no database.
+        return sim(args).await;
+    }
     let (settings, db) = open(&cli).await?;
     match cli.command {
+        Command::Sim(_) => unreachable!("handled above"),
         Command::Serve(args) => serve(settings, db, args).await,
         Command::Migrate => {
             println!(
@@ -195,6 +224,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn sim(args: &SimArgs) -> anyhow::Result<()> {
+    use crate::sim::{DatasetSize, Sim, SimConfig, SimLimits};
+    if !(args.scale_limits > 0.0 && args.scale_limits <= 1000.0) {
+        anyhow::bail!("--scale-limits must be above 0 and at most 1000");
+    }
+    let defaults = SimLimits::default();
+    let scale = |n: u32| ((n as f64) * args.scale_limits).round().max(1.0) as u32;
+    let config = SimConfig {
+        seed: args.seed,
+        size: DatasetSize {
+            companies: args.companies,
+            contacts: args.contacts,
+            agents: args.agents,
+            tickets: args.tickets,
+            devices: args.devices,
+        },
+        limits: SimLimits {
+            freshservice_per_minute: scale(defaults.freshservice_per_minute),
+            datto_per_minute: scale(defaults.datto_per_minute),
+            superops_per_minute: scale(defaults.superops_per_minute),
+            ..defaults
+        },
+        credentials: Default::default(),
+    };
+    let addr: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", args.listen))?;
+    let sim = Sim::new(config);
+    let bound = sim.serve(addr).await?;
+    let c = &sim.config.credentials;
+    println!("vendor simulators on http://{bound}");
+    println!(
+        "  freshservice: url = \"http://{bound}/freshservice\", api_key = \"{}\" ({} requests/min)",
+        c.freshservice_api_key, sim.config.limits.freshservice_per_minute
+    );
+    println!(
+        "  datto:        url = \"http://{bound}/datto\", api_key = \"{}\", api_secret = \"{}\" ({} requests/min)",
+        c.datto_api_key, c.datto_api_secret, sim.config.limits.datto_per_minute
+    );
+    println!("  faults: POST http://{bound}/_sim/faults; counters: GET http://{bound}/_sim/stats");
+    shutdown_signal().await;
+    Ok(())
 }
 
 async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Result<()> {
@@ -238,7 +312,13 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     let addr = listener.local_addr()?;
     tracing::info!(%addr, settings = ?settings, "serving");
     println!("HiveMatrix listening on http://{addr}");
-    let app = crate::build_app(AppState::new(db, settings));
+    // A malformed provider section stops the start with the reason.
+    crate::sync::connectors_from_settings(&settings)?;
+    let state = AppState::new(db, settings);
+    // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
+    let _worker = state.sync.spawn_worker(state.db.clone());
+    let _scheduler = state.sync.spawn_scheduler(state.db.clone());
+    let app = crate::build_app(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

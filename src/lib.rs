@@ -17,6 +17,8 @@ pub mod http;
 pub mod ledger;
 pub mod money;
 pub mod openapi;
+pub mod sim;
+pub mod sync;
 pub mod time;
 pub mod validate;
 

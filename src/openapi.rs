@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::auth::routes::me))
         .routes(routes!(crate::audit::list))
         .merge(crate::codex::routes())
+        .merge(crate::sync::routes::routes())
 }
 
 /// `/openapi.json` and the viewer at `/docs`.

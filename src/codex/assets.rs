@@ -1243,7 +1243,8 @@ fn only_telemetry_changed(before: &Asset, after: &Asset) -> bool {
 /// the same across renames (matched on the source's device id), moves between
 /// companies and reappearances after `mark_missing`. Nothing is written when nothing
 /// changed.
-pub async fn upsert_from_source(db: &Db, u: &AssetUpsert) -> AppResult<i64> {
+pub async fn upsert_from_source(db: &Db, u: &AssetUpsert) -> AppResult<super::Upserted> {
+    use super::{Change, Upserted};
     let hostname =
         validate::required_text(&u.hostname, 150).map_err(|m| AppError::invalid("hostname", m))?;
     validate::required_text(&u.external_source, 50)
@@ -1254,14 +1255,21 @@ pub async fn upsert_from_source(db: &Db, u: &AssetUpsert) -> AppResult<i64> {
     };
     let mut a = before.clone().unwrap_or_default();
     merge_upsert(&mut a, u, hostname);
-    match &before {
-        Some(b) if *b == a => Ok(b.id),
+    let (id, change) = match &before {
+        Some(b) if *b == a => (b.id, Change::Unchanged),
         Some(b) => {
             let audited = !only_telemetry_changed(b, &a);
-            Ok(save(db, None, Some(b), &a, None, audited).await?.id)
+            (
+                save(db, None, Some(b), &a, None, audited).await?.id,
+                Change::Updated,
+            )
         }
-        None => Ok(save(db, None, None, &a, None, true).await?.id),
-    }
+        None => (
+            save(db, None, None, &a, None, true).await?.id,
+            Change::Created,
+        ),
+    };
+    Ok(Upserted { id, change })
 }
 
 /// Where `mark_missing` looks for devices that were not reported.

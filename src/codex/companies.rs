@@ -23,7 +23,7 @@ pub const TERMS: &[&str] = &["Month to Month", "1 Year", "2 Year", "3 Year"];
 
 /// A company as every API shows it. `billing_plan` and `plan_selected` are the same
 /// value (the original exposed one under both names; we store it once).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Company {
     pub id: i64,
     pub account_number: String,
@@ -970,6 +970,15 @@ pub async fn soft_delete(db: &Db, who: &Principal, account_number: &str) -> AppR
     if before.deleted_at.is_some() {
         return Ok(());
     }
+    mark_deleted(db, Some(who), &before, "codex").await
+}
+
+async fn mark_deleted(
+    db: &Db,
+    who: Option<&Principal>,
+    before: &Company,
+    module: &str,
+) -> AppResult<()> {
     let now = crate::time::now_db();
     let mut tx = db.pool.begin().await?;
     sqlx::query("UPDATE companies SET deleted_at = $1, updated_at = $1 WHERE id = $2")
@@ -980,19 +989,329 @@ pub async fn soft_delete(db: &Db, who: &Principal, account_number: &str) -> AppR
     let after = get_in_tx(&mut tx, before.id).await?;
     audit::record(
         &mut tx,
-        Some(who),
+        who,
         Change {
-            module: "codex",
+            module,
             action: Action::Delete,
             entity: "company",
             entity_id: before.account_number.clone(),
-            before: Some(serde_json::to_value(&before).map_err(anyhow::Error::from)?),
+            before: Some(serde_json::to_value(before).map_err(anyhow::Error::from)?),
             after: Some(serde_json::to_value(&after).map_err(anyhow::Error::from)?),
         },
     )
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Sync
+// ---------------------------------------------------------------------------
+
+/// A company as a PSA reports it. Custom fields use the PSA's API names
+/// (`plan_selected`, `contract_term`, …), as the original mapped them (peer §3.1.5).
+#[derive(Clone, Debug, Default)]
+pub struct CompanyUpsert {
+    pub external_source: String,
+    pub external_id: String,
+    pub account_number: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub domains: Vec<String>,
+    pub head_user_id: Option<String>,
+    pub prime_user_id: Option<String>,
+    pub workspace_id: Option<i64>,
+    pub custom_fields: std::collections::BTreeMap<String, String>,
+    pub psa_created_at: Option<String>,
+    pub psa_updated_at: Option<String>,
+}
+
+/// Text from a vendor, trimmed and cut to a column's size; empty is `None`.
+fn vendor_text(v: Option<&String>, max: usize) -> Option<String> {
+    let t = v?.trim();
+    (!t.is_empty()).then(|| t.chars().take(max).collect())
+}
+
+/// The display name of a PSA requester id, from Codex's own contacts.
+async fn contact_name(
+    db: &Db,
+    source: &str,
+    external_id: Option<&str>,
+) -> AppResult<Option<String>> {
+    let Some(ext) = external_id else {
+        return Ok(None);
+    };
+    let r =
+        sqlx::query("SELECT name FROM contacts WHERE external_source = $1 AND external_id = $2")
+            .bind(source)
+            .bind(ext)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(r.map(|r| r.try_get(0)).transpose()?)
+}
+
+async fn plan_support_level(
+    db: &Db,
+    plan: Option<&str>,
+    term: Option<&str>,
+) -> AppResult<Option<String>> {
+    let (Some(plan), Some(term)) = (plan, term) else {
+        return Ok(None);
+    };
+    let r = sqlx::query(
+        "SELECT support_level FROM billing_plans WHERE plan_name = $1 AND term_length = $2",
+    )
+    .bind(plan)
+    .bind(term)
+    .fetch_optional(&db.pool)
+    .await?;
+    let level: Option<String> = r.map(|r| r.try_get(0)).transpose()?;
+    Ok(Some(
+        level
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| "Billed Hourly".into()),
+    ))
+}
+
+/// Puts what the PSA says into `c`; fields the PSA does not own (compliance level,
+/// parent, local notes) are left alone.
+async fn fill_from_source(db: &Db, c: &mut Company, u: &CompanyUpsert) -> AppResult<()> {
+    let f = |k: &str, max: usize| vendor_text(u.custom_fields.get(k), max);
+    c.name = u.name.trim().chars().take(150).collect();
+    c.description = vendor_text(u.description.as_ref(), 10_000);
+    c.psa_provider = Some(u.external_source.clone());
+    c.external_source = Some(u.external_source.clone());
+    c.external_id = Some(u.external_id.clone());
+    c.head_user_id = vendor_text(u.head_user_id.as_ref(), 50);
+    c.prime_user_id = vendor_text(u.prime_user_id.as_ref(), 50);
+    c.head_name = contact_name(db, &u.external_source, c.head_user_id.as_deref()).await?;
+    c.prime_user_name = contact_name(db, &u.external_source, c.prime_user_id.as_deref()).await?;
+    let domains: Vec<String> = u
+        .domains
+        .iter()
+        .filter_map(|d| validate::domain(d).ok())
+        .collect();
+    c.domains = serde_json::to_string(&domains).unwrap_or_else(|_| "[]".into());
+    c.domain_list = domains;
+    c.workspace_id = u.workspace_id;
+    c.billing_plan = f("plan_selected", 100);
+    c.plan_selected = c.billing_plan.clone();
+    c.contract_term = f("contract_term", 50);
+    // Unknown spellings are kept verbatim, as the original did, so nothing is lost.
+    c.contract_term_length = c.contract_term.as_deref().map(|t| {
+        normalize_term(t)
+            .map(str::to_string)
+            .unwrap_or_else(|| t.to_string())
+    });
+    c.contract_start_date = f("contract_start_date", 100).map(|d| d.chars().take(10).collect());
+    c.contract_end_date = match (&c.contract_start_date, &c.contract_term_length) {
+        (Some(s), Some(t)) => contract_end(s, t),
+        _ => None,
+    };
+    c.support_level = plan_support_level(
+        db,
+        c.billing_plan.as_deref(),
+        c.contract_term_length.as_deref(),
+    )
+    .await?;
+    c.managed_users = f("managed_users", 100);
+    c.managed_devices = f("managed_devices", 100);
+    c.managed_network = f("managed_network", 100);
+    c.profit_or_non_profit = f("profit_or_non_profit", 50);
+    c.company_main_number = f("company_main_number", 50);
+    c.address = f("address", 1000);
+    c.company_start_date = f("company_start_date", 100);
+    c.phone_system = f("phone_system", 100);
+    c.email_system = f("email_system", 100);
+    c.datto_portal_url = f("datto_portal_url", 255);
+    c.psa_created_at = u
+        .psa_created_at
+        .as_deref()
+        .and_then(crate::time::normalize_input);
+    c.psa_updated_at = u
+        .psa_updated_at
+        .as_deref()
+        .and_then(crate::time::normalize_input);
+    c.deleted_at = None;
+    Ok(())
+}
+
+/// The company a source record belongs to: by (source, external id), else by account
+/// number when that company is not yet owned by another record of a source.
+async fn match_source(db: &Db, u: &CompanyUpsert) -> AppResult<Option<Company>> {
+    let sql = format!("{SELECT} WHERE c.external_source = $1 AND c.external_id = $2");
+    if let Some(r) = sqlx::query(&sql)
+        .bind(&u.external_source)
+        .bind(&u.external_id)
+        .fetch_optional(&db.pool)
+        .await?
+    {
+        let c = from_row(&r)?;
+        if c.account_number != u.account_number {
+            return Err(AppError::Conflict(format!(
+                "{} company {} now carries account number {}, but Codex keeps {} for it; \
+                 account numbers never change — fix the PSA's field",
+                u.external_source, u.external_id, u.account_number, c.account_number
+            )));
+        }
+        return Ok(Some(c));
+    }
+    match find(db, &u.account_number).await? {
+        Some(c) if c.external_id.is_some() && c.external_source.is_some() => {
+            Err(AppError::Conflict(format!(
+                "account number {} already belongs to {} company {}",
+                u.account_number,
+                c.external_source.unwrap_or_default(),
+                c.external_id.unwrap_or_default()
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Creates or updates the company a PSA reports; returns its stable row id and what
+/// changed. An unchanged record writes nothing. Changes are audited as the sync's.
+pub async fn upsert_from_source(db: &Db, u: &CompanyUpsert) -> AppResult<super::Upserted> {
+    let mut e = FieldErrors::new();
+    if u.external_source.trim().is_empty() || u.external_id.trim().is_empty() {
+        e.insert(
+            "external_id".into(),
+            "source and external id are required".into(),
+        );
+    }
+    if let Err(m) = validate::account_number(&u.account_number) {
+        e.insert("account_number".into(), m);
+    }
+    if u.name.trim().is_empty() {
+        e.insert("name".into(), "is required".into());
+    }
+    if !e.is_empty() {
+        return Err(AppError::Validation(e));
+    }
+    let now = crate::time::now_db();
+    let before = match_source(db, u).await?;
+    let mut c = before
+        .clone()
+        .unwrap_or_else(|| blank(u.account_number.clone(), &now));
+    if before.is_none() {
+        c.psa_provider = None;
+    }
+    fill_from_source(db, &mut c, u).await?;
+    if before.as_ref() == Some(&c) {
+        return Ok(super::Upserted {
+            id: c.id,
+            change: super::Change::Unchanged,
+        });
+    }
+    let n = WRITABLE.len();
+    let mut tx = db.pool.begin().await?;
+    let (id, action) = match &before {
+        Some(b) => {
+            let sets: Vec<String> = WRITABLE
+                .iter()
+                .enumerate()
+                .map(|(i, col)| format!("{col} = ${}", i + 1))
+                .collect();
+            let sql = format!(
+                "UPDATE companies SET {}, deleted_at = NULL, updated_at = ${} WHERE id = ${}",
+                sets.join(", "),
+                n + 1,
+                n + 2
+            );
+            bind_writable(sqlx::query(&sql), &c)
+                .bind(&now)
+                .bind(b.id)
+                .execute(&mut *tx)
+                .await?;
+            (b.id, Action::Update)
+        }
+        None => {
+            let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "INSERT INTO companies ({}, created_at, updated_at) VALUES ({}, ${}, ${}) RETURNING id",
+                WRITABLE.join(", "),
+                params.join(", "),
+                n + 1,
+                n + 1
+            );
+            let id: i64 = bind_writable(sqlx::query(&sql), &c)
+                .bind(&now)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            (id, Action::Create)
+        }
+    };
+    let after = get_in_tx(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        None,
+        Change {
+            module: "sync",
+            action,
+            entity: "company",
+            entity_id: after.account_number.clone(),
+            before: before
+                .as_ref()
+                .map(|b| serde_json::to_value(b).map_err(anyhow::Error::from))
+                .transpose()?,
+            after: Some(serde_json::to_value(&after).map_err(anyhow::Error::from)?),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(super::Upserted {
+        id,
+        change: if before.is_some() {
+            super::Change::Updated
+        } else {
+            super::Change::Created
+        },
+    })
+}
+
+/// Row ids of a source's companies by their external id (the sync links contacts and
+/// tickets with it).
+pub async fn ids_by_external(
+    db: &Db,
+    source: &str,
+) -> AppResult<std::collections::HashMap<String, i64>> {
+    let rows = sqlx::query(
+        "SELECT id, external_id FROM companies WHERE external_source = $1 AND external_id IS NOT NULL",
+    )
+    .bind(source)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("external_id")?,
+                r.try_get::<i64, _>("id")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Soft-deletes the live companies of `source` whose external id was not seen by a
+/// complete listing. An empty `seen` does nothing (an empty answer is a broken PSA far
+/// more often than an MSP without clients).
+pub async fn mark_missing(db: &Db, source: &str, seen: &[String]) -> AppResult<u64> {
+    if seen.is_empty() {
+        return Ok(0);
+    }
+    let seen: std::collections::HashSet<&str> = seen.iter().map(String::as_str).collect();
+    let sql = format!("{SELECT} WHERE c.external_source = $1 AND c.deleted_at IS NULL");
+    let rows = sqlx::query(&sql).bind(source).fetch_all(&db.pool).await?;
+    let mut marked = 0;
+    for r in rows {
+        let c = from_row(&r)?;
+        if c.external_id.as_deref().is_some_and(|e| !seen.contains(e)) {
+            mark_deleted(db, None, &c, "sync").await?;
+            marked += 1;
+        }
+    }
+    Ok(marked)
 }
 
 // ---------------------------------------------------------------------------

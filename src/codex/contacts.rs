@@ -1418,7 +1418,7 @@ async fn match_existing(db: &Db, u: &ContactUpsert, email: &str) -> AppResult<Op
 
 /// Creates or updates the contact a source reports and returns its stable row id.
 /// Idempotent: an unchanged record writes nothing (no audit row, no `updated_at` bump).
-pub async fn upsert_from_source(db: &Db, u: &ContactUpsert) -> AppResult<i64> {
+pub async fn upsert_from_source(db: &Db, u: &ContactUpsert) -> AppResult<super::Upserted> {
     let mut e = FieldErrors::new();
     if u.external_source.trim().is_empty() {
         e.insert("external_source".into(), "is required".into());
@@ -1436,14 +1436,20 @@ pub async fn upsert_from_source(db: &Db, u: &ContactUpsert) -> AppResult<i64> {
             let mut c = before.clone();
             fill_from_source(&mut c, u, email);
             if c == before {
-                return Ok(before.id);
+                return Ok(super::Upserted {
+                    id: before.id,
+                    change: super::Change::Unchanged,
+                });
             }
             let mut tx = db.pool.begin().await?;
             update_row(&mut tx, &c, &now).await?;
             c.updated_at = now;
             record(&mut tx, None, Action::Update, c.id, Some(&before), Some(&c)).await?;
             tx.commit().await?;
-            Ok(c.id)
+            Ok(super::Upserted {
+                id: c.id,
+                change: super::Change::Updated,
+            })
         }
         None => {
             let mut c = blank(&now);
@@ -1452,7 +1458,10 @@ pub async fn upsert_from_source(db: &Db, u: &ContactUpsert) -> AppResult<i64> {
             c.id = insert_row(&mut tx, &c).await?;
             record(&mut tx, None, Action::Create, c.id, None, Some(&c)).await?;
             tx.commit().await?;
-            Ok(c.id)
+            Ok(super::Upserted {
+                id: c.id,
+                change: super::Change::Created,
+            })
         }
     }
 }

@@ -50,6 +50,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sites::routes())
 }
 
+/// What an upsert from a source (PSA, RMM) did to a record, for the sync's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The stable row id of an upserted record and what happened to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upserted {
+    pub id: i64,
+    pub change: Change,
+}
+
 /// SQL fragment restricting `column` (a company id) to a client's company; empty for
 /// staff. The id is an integer from the session, never user text, so inlining is safe.
 pub fn company_scope_sql(column: &str, scope: Option<i64>) -> String {

@@ -154,6 +154,108 @@ pub async fn link(
     Ok(link)
 }
 
+/// Every site link of an RMM provider (the RMM sync walks these).
+pub async fn links_for_provider(db: &Db, provider: &str) -> AppResult<Vec<SiteLink>> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE l.rmm_provider = $1 ORDER BY l.id"))
+        .bind(provider)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// Links a site the RMM reports as the company's (by its account-number variable).
+/// A link is never re-pointed by the sync: a site whose variable now names another
+/// company is a conflict for a person to resolve, not something to guess.
+pub async fn link_from_source(
+    db: &Db,
+    company_id: i64,
+    provider: &str,
+    site_uid: &str,
+    site_name: Option<&str>,
+) -> AppResult<super::Upserted> {
+    use super::{Change as Did, Upserted};
+    let name = site_name.map(|n| n.trim().chars().take(150).collect::<String>());
+    let existing = sqlx::query(&format!(
+        "{SELECT} WHERE l.rmm_provider = $1 AND l.rmm_site_uid = $2"
+    ))
+    .bind(provider)
+    .bind(site_uid)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| from_row(&r))
+    .transpose()?;
+    let now = crate::time::now_db();
+    let mut tx = db.pool.begin().await?;
+    let (id, did, before) = match existing {
+        Some(l) if l.company_id != company_id => {
+            return Err(AppError::Conflict(format!(
+                "{provider} site {site_uid} is linked to company {} but its account number names another company; \
+                 relink it by hand if it moved",
+                l.company_account_number
+            )));
+        }
+        Some(l) if l.rmm_site_name == name => {
+            return Ok(Upserted {
+                id: l.id,
+                change: Did::Unchanged,
+            })
+        }
+        Some(l) => {
+            sqlx::query(
+                "UPDATE rmm_site_links SET rmm_site_name = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(&name)
+            .bind(&now)
+            .bind(l.id)
+            .execute(&mut *tx)
+            .await?;
+            (l.id, Did::Updated, Some(l))
+        }
+        None => {
+            let id: i64 = sqlx::query(
+                "INSERT INTO rmm_site_links (company_id, rmm_provider, rmm_site_uid, rmm_site_name, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(company_id)
+            .bind(provider)
+            .bind(site_uid)
+            .bind(&name)
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            (id, Did::Created, None)
+        }
+    };
+    let after = from_row(
+        &sqlx::query(&format!("{SELECT} WHERE l.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?,
+    )?;
+    audit::record(
+        &mut tx,
+        None,
+        Change {
+            module: "sync",
+            action: if before.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            },
+            entity: "rmm_site_link",
+            entity_id: id.to_string(),
+            before: before
+                .map(|b| serde_json::to_value(&b).map_err(anyhow::Error::from))
+                .transpose()?,
+            after: Some(serde_json::to_value(&after).map_err(anyhow::Error::from)?),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Upserted { id, change: did })
+}
+
 pub async fn unlink(db: &Db, who: &Principal, company_id: i64, id: i64) -> AppResult<()> {
     let row = sqlx::query(&format!("{SELECT} WHERE l.id = $1 AND l.company_id = $2"))
         .bind(id)

@@ -32,9 +32,9 @@ pub use edit::{
 };
 pub use http::{PsaTicket, TicketPage};
 pub use store::{
-    list_active, list_for_companies, replace_time_entries, time_entries_for_month,
-    upsert_conversations, upsert_ticket, ConversationUpsert, MonthTimeEntry, TicketUpsert,
-    TimeEntry,
+    active_external_ids, list_active, list_for_companies, mark_deleted, replace_time_entries,
+    stored_versions, time_entries_for_month, upsert_conversations, upsert_ticket,
+    ConversationUpsert, MonthTimeEntry, TicketUpsert, TimeEntry,
 };
 
 use super::company_scope_sql;

@@ -87,3 +87,26 @@ fn query_rejection(e: QueryRejection) -> AppError {
         .unwrap_or(text);
     AppError::BadRequest(format!("invalid query string: {detail}"))
 }
+
+/// Like [`JsonBody`], but a request without a body (no content type, no length, as
+/// `curl -X POST` sends) gives `T::default()`: for actions whose options are optional.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let no_type = !headers.contains_key(axum::http::header::CONTENT_TYPE);
+        let empty = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+        if no_type && empty {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        JsonBody::<T>::from_request(req, state)
+            .await
+            .map(|JsonBody(v)| OptionalJsonBody(v))
+    }
+}

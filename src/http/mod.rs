@@ -22,6 +22,8 @@ pub struct AppState {
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
     pub metrics: Arc<metrics::Metrics>,
     pub started_at: Instant,
+    /// Sync jobs: the engine with this node's vendor clients, and the worker's bell.
+    pub sync: Arc<crate::sync::SyncService>,
 }
 
 impl AppState {
@@ -30,6 +32,13 @@ impl AppState {
             rate_limiter: Arc::new(rate_limit::RateLimiter::new(
                 settings.rate_limit.per_minute,
                 settings.rate_limit.burst,
+            )),
+            sync: Arc::new(crate::sync::SyncService::new(
+                db.clone(),
+                crate::sync::connectors_from_settings(&settings).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "sync providers are not usable");
+                    crate::sync::engine::Connectors::default()
+                }),
             )),
             db,
             settings: Arc::new(settings),

@@ -802,7 +802,8 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
 
     let id = assets::upsert_from_source(db, &device(cid, "uid-1", "LAPTOP-1"))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let first = assets::get(db, id).await.unwrap().unwrap();
     assert_eq!(first.external_id.as_deref(), Some("uid-1"));
     assert_eq!(
@@ -820,7 +821,8 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
     // The same device again: same row, nothing written.
     let again = assets::upsert_from_source(db, &device(cid, "uid-1", "LAPTOP-1"))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert_eq!(again, id);
     let second = assets::get(db, id).await.unwrap().unwrap();
     assert_eq!(
@@ -832,7 +834,10 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
     let mut polled = device(cid, "uid-1", "LAPTOP-1");
     polled.online = true;
     polled.last_seen = Some("2026-01-02T00:00:00Z".into());
-    assert_eq!(assets::upsert_from_source(db, &polled).await.unwrap(), id);
+    assert_eq!(
+        assets::upsert_from_source(db, &polled).await.unwrap().id,
+        id
+    );
     assert!(assets::get(db, id).await.unwrap().unwrap().online);
     assert_eq!(audit_count(&app, id).await, 1);
 
@@ -848,7 +853,8 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
     assert_eq!(s, StatusCode::OK);
     let renamed = assets::upsert_from_source(db, &device(cid, "uid-1", "LAPTOP-RENAMED"))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert_eq!(renamed, id);
     let r = assets::get(db, id).await.unwrap().unwrap();
     assert_eq!(r.hostname, "LAPTOP-RENAMED");
@@ -868,7 +874,7 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
     let mid = manual["id"].as_i64().unwrap();
     let mut dev = device(cid, "uid-9", "SERVER-9");
     dev.rmm_site_uid = Some("site-2".into());
-    assert_eq!(assets::upsert_from_source(db, &dev).await.unwrap(), mid);
+    assert_eq!(assets::upsert_from_source(db, &dev).await.unwrap().id, mid);
     let adopted = assets::get(db, mid).await.unwrap().unwrap();
     assert_eq!(adopted.external_id.as_deref(), Some("uid-9"));
     assert_eq!(
@@ -925,7 +931,8 @@ both!(upsert_is_idempotent_and_rename_keeps_id, |app| {
     assert_eq!(
         assets::upsert_from_source(db, &device(cid, "uid-1", "LAPTOP-RENAMED"))
             .await
-            .unwrap(),
+            .unwrap()
+            .id,
         id
     );
     assert!(assets::get(db, id)

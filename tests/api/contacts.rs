@@ -699,9 +699,12 @@ both!(upsert_from_source_is_idempotent_and_adopts, |app| {
         psa_updated_at: Some("2026-01-02T03:04:05+02:00".into()),
         ..ContactUpsert::default()
     };
-    let id = contacts::upsert_from_source(&app.db, &u).await.unwrap();
+    let first = contacts::upsert_from_source(&app.db, &u).await.unwrap();
     let again = contacts::upsert_from_source(&app.db, &u).await.unwrap();
-    assert_eq!(id, again);
+    assert_eq!(first.change, hivematrix::codex::Change::Created);
+    assert_eq!(again.change, hivematrix::codex::Change::Unchanged);
+    let id = first.id;
+    assert_eq!(id, again.id);
     assert_eq!(count_contacts(&app).await, 1);
     let c = contacts::get_by_id(&app.db, id).await.unwrap().unwrap();
     assert_eq!(
@@ -728,7 +731,10 @@ both!(upsert_from_source_is_idempotent_and_adopts, |app| {
         contacts::upsert_from_source(&app.db, &changed)
             .await
             .unwrap(),
-        id
+        hivematrix::codex::Upserted {
+            id,
+            change: hivematrix::codex::Change::Updated
+        }
     );
     assert_eq!(
         contacts::get_by_id(&app.db, id)
@@ -754,7 +760,8 @@ both!(upsert_from_source_is_idempotent_and_adopts, |app| {
     };
     let adopted = contacts::upsert_from_source(&app.db, &walkin)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert_eq!(adopted, manual["id"].as_i64().unwrap());
     let a = contacts::get_by_id(&app.db, adopted)
         .await
@@ -828,7 +835,8 @@ both!(upsert_from_source_is_idempotent_and_adopts, |app| {
     assert_eq!(
         contacts::upsert_from_source(&app.db, &walkin)
             .await
-            .unwrap(),
+            .unwrap()
+            .id,
         adopted
     );
     let a = contacts::get_by_id(&app.db, adopted)

@@ -17,6 +17,8 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub db: Db,
+    /// The app's sync service: tests plug vendor clients into its engine.
+    pub sync: std::sync::Arc<hivematrix::sync::SyncService>,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -46,7 +48,9 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     tweak(&mut settings);
     let db = Db::connect(&settings).await.expect("connect");
     db.migrate().await.expect("migrate");
-    let app = hivematrix::build_app(AppState::new(db.clone(), settings));
+    let state = AppState::new(db.clone(), settings);
+    let sync = state.sync.clone();
+    let app = hivematrix::build_app(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -64,6 +68,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     Some(TestApp {
         base: format!("http://{addr}"),
         db,
+        sync,
         client,
         _dir: dir,
     })
@@ -103,6 +108,12 @@ pub struct Caller {
 }
 
 impl TestApp {
+    /// Starts the app's sync worker (off by default, so job tests drive the lifecycle
+    /// by hand without a worker claiming their jobs).
+    pub fn start_sync_worker(&self) {
+        self.sync.spawn_worker(self.db.clone());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

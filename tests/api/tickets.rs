@@ -49,6 +49,7 @@ async fn agent(
     )
     .await
     .expect("agent")
+    .id
 }
 
 fn entry(id: &str, minutes: i64, executed_at: &str) -> TimeEntry {

@@ -82,9 +82,40 @@ fn from_row(r: &AnyRow) -> Result<PsaAgent, sqlx::Error> {
 
 /// Inserts or updates an agent by (source, PSA id) and returns its stable row id.
 /// An agent seen again is no longer marked deleted.
-pub async fn upsert_agent(db: &Db, a: &AgentUpsert) -> AppResult<i64> {
+pub async fn upsert_agent(db: &Db, a: &AgentUpsert) -> AppResult<crate::codex::Upserted> {
+    use crate::codex::{Change, Upserted};
     let now = crate::time::now_db();
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let source = a.external_source.trim().to_lowercase();
+    let email = a.email.as_ref().map(|e| e.trim().to_lowercase());
+    let created = a.psa_created_at.as_deref().and_then(super::norm_time);
+    let updated = a.psa_updated_at.as_deref().and_then(super::norm_time);
+    let stored = sqlx::query(
+        "SELECT id, email, first_name, last_name, active, job_title, group_ids, department_ids, \
+         psa_created_at, psa_updated_at, deleted_at FROM psa_agents WHERE external_source = $1 AND external_id = $2",
+    )
+    .bind(&source)
+    .bind(a.external_id.trim())
+    .fetch_optional(&db.pool)
+    .await?;
+    if let Some(r) = &stored {
+        let same = r.try_get::<Option<String>, _>("email")? == email
+            && r.try_get::<Option<String>, _>("first_name")? == a.first_name
+            && r.try_get::<Option<String>, _>("last_name")? == a.last_name
+            && flag(r, "active")? == a.active
+            && r.try_get::<Option<String>, _>("job_title")? == a.job_title
+            && r.try_get::<String, _>("group_ids")? == json(&a.group_ids)
+            && r.try_get::<String, _>("department_ids")? == json(&a.department_ids)
+            && r.try_get::<Option<String>, _>("psa_created_at")? == created
+            && r.try_get::<Option<String>, _>("psa_updated_at")? == updated
+            && r.try_get::<Option<String>, _>("deleted_at")?.is_none();
+        if same {
+            return Ok(Upserted {
+                id: r.try_get("id")?,
+                change: Change::Unchanged,
+            });
+        }
+    }
     let id: i64 = sqlx::query(
         "INSERT INTO psa_agents (external_source, external_id, email, first_name, last_name, active, \
          job_title, group_ids, department_ids, psa_created_at, psa_updated_at, created_at, updated_at) \
@@ -96,27 +127,38 @@ pub async fn upsert_agent(db: &Db, a: &AgentUpsert) -> AppResult<i64> {
          psa_updated_at = excluded.psa_updated_at, updated_at = excluded.updated_at, deleted_at = NULL \
          RETURNING id",
     )
-    .bind(a.external_source.trim().to_lowercase())
+    .bind(&source)
     .bind(a.external_id.trim())
-    .bind(a.email.as_ref().map(|e| e.trim().to_lowercase()))
+    .bind(&email)
     .bind(&a.first_name)
     .bind(&a.last_name)
     .bind(a.active as i64)
     .bind(&a.job_title)
     .bind(json(&a.group_ids))
     .bind(json(&a.department_ids))
-    .bind(a.psa_created_at.as_deref().and_then(super::norm_time))
-    .bind(a.psa_updated_at.as_deref().and_then(super::norm_time))
+    .bind(&created)
+    .bind(&updated)
     .bind(&now)
     .fetch_one(&db.pool)
     .await?
     .try_get(0)?;
-    Ok(id)
+    Ok(Upserted {
+        id,
+        change: if stored.is_some() {
+            Change::Updated
+        } else {
+            Change::Created
+        },
+    })
 }
 
 /// Marks deleted the agents of `source` whose PSA ids are not in `seen` (the sync calls
 /// this after a complete fetch; the rows stay so tickets keep their agent).
 pub async fn mark_missing_agents(db: &Db, source: &str, seen: &[String]) -> AppResult<u64> {
+    // An empty listing is a broken PSA far more often than an MSP without technicians.
+    if seen.is_empty() {
+        return Ok(0);
+    }
     let mut args = Args::default();
     let src = args.text(source.trim().to_lowercase());
     let now = args.text(crate::time::now_db());

@@ -248,6 +248,79 @@ pub async fn upsert_ticket(db: &Db, t: &TicketUpsert) -> AppResult<i64> {
     Ok(id)
 }
 
+/// What Codex holds of these PSA tickets: row id and last update as stored, by PSA id.
+/// The sync compares it with a listing to fetch details only for tickets that changed.
+pub async fn stored_versions(
+    db: &Db,
+    source: &str,
+    external_ids: &[String],
+) -> AppResult<HashMap<String, (i64, Option<String>, bool)>> {
+    let mut out = HashMap::new();
+    for chunk in external_ids.chunks(500) {
+        let mut args = Args::default();
+        let src = args.text(source.trim().to_lowercase());
+        let list: Vec<String> = chunk.iter().map(|e| args.text(e.clone())).collect();
+        let sql = format!(
+            "SELECT id, external_id, last_updated_at, deleted_at FROM tickets \
+             WHERE external_source = {src} AND external_id IN ({})",
+            list.join(", ")
+        );
+        for r in args.bind(sqlx::query(&sql)).fetch_all(&db.pool).await? {
+            let deleted: Option<String> = r.try_get("deleted_at")?;
+            out.insert(
+                r.try_get("external_id")?,
+                (
+                    r.try_get("id")?,
+                    r.try_get("last_updated_at")?,
+                    deleted.is_some(),
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Marks these PSA tickets deleted (the PSA reported them deleted or spam, or they
+/// no longer exist); rows stay so billed hours keep their ticket. Returns how many.
+pub async fn mark_deleted(db: &Db, source: &str, external_ids: &[String]) -> AppResult<u64> {
+    let mut n = 0;
+    for chunk in external_ids.chunks(500) {
+        let mut args = Args::default();
+        let src = args.text(source.trim().to_lowercase());
+        let now = args.text(crate::time::now_db());
+        let list: Vec<String> = chunk.iter().map(|e| args.text(e.clone())).collect();
+        let sql = format!(
+            "UPDATE tickets SET deleted_at = {now}, row_updated_at = {now} \
+             WHERE external_source = {src} AND deleted_at IS NULL AND external_id IN ({})",
+            list.join(", ")
+        );
+        n += args
+            .bind(sqlx::query(&sql))
+            .execute(&db.pool)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
+/// PSA ids of this source's live tickets in an active status (the light sync checks
+/// those the PSA no longer lists as active).
+pub async fn active_external_ids(db: &Db, source: &str) -> AppResult<Vec<String>> {
+    let mut args = Args::default();
+    let src = args.text(source.trim().to_lowercase());
+    let closed: Vec<String> = CLOSED_STATUSES.iter().map(|s| args.text(*s)).collect();
+    let sql = format!(
+        "SELECT external_id FROM tickets WHERE external_source = {src} AND deleted_at IS NULL \
+         AND (status IS NULL OR status NOT IN ({}))",
+        closed.join(", ")
+    );
+    let rows = args.bind(sqlx::query(&sql)).fetch_all(&db.pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
 /// One time entry as the PSA reports it.
 #[derive(Debug, Clone, Default)]
 pub struct TimeEntry {

@@ -1,0 +1,172 @@
+//! Sync: pulls the PSA's and RMM's records into Codex and pushes account numbers back.
+//!
+//! - `provider` — the `PsaProvider` / `RmmProvider` traits and the vendor-neutral
+//!   records every client yields; the engine sees nothing else of a vendor.
+//! - `budget` — the per-window request budget kept on our side.
+//! - `http` — `ApiClient`: budgeted, counted, retried HTTP for every vendor client.
+//! - `engine` — runs a job's collections through a client into Codex, resumably.
+//! - `jobs` — durable job rows, the cross-node lock, heartbeats, cancel, recovery.
+//! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
+//! - `schedule` — cron schedules per provider and kind, fired once across nodes.
+//! - `state` — checkpoints and the ids an unfinished listing has seen.
+//!
+//! The vendor simulators that tests and the demo run against live in `crate::sim`.
+
+pub mod budget;
+pub mod datto;
+pub mod engine;
+pub mod freshservice;
+pub mod http;
+pub mod jobs;
+pub mod provider;
+pub mod routes;
+pub mod schedule;
+pub mod state;
+
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+/// This node's sync machinery, held in `AppState`: the engine (with the configured
+/// vendor clients) and a bell that wakes the worker when a job is queued.
+pub struct SyncService {
+    pub engine: Arc<engine::Engine>,
+    /// Names this node in job rows and locks; unique per process.
+    pub node_id: String,
+    wake: Arc<Notify>,
+}
+
+impl SyncService {
+    pub fn new(db: crate::Db, connectors: engine::Connectors) -> SyncService {
+        SyncService {
+            engine: Arc::new(engine::Engine::new(db, connectors)),
+            node_id: format!(
+                "{}-{}-{}",
+                hostname(),
+                std::process::id(),
+                crate::auth::random_hex(3)
+            ),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Tells the worker a job is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts this node's worker (recovery first, then claiming queued jobs).
+    pub fn spawn_worker(&self, db: crate::Db) -> tokio::task::JoinHandle<()> {
+        let engine: Arc<dyn jobs::Executor> = self.engine.clone();
+        tokio::spawn(jobs::run_worker(
+            db,
+            self.node_id.clone(),
+            engine,
+            self.wake.clone(),
+            std::time::Duration::from_secs(2),
+        ))
+    }
+}
+
+impl SyncService {
+    /// Starts this node's scheduler (after creating the default schedules of the
+    /// configured providers).
+    pub fn spawn_scheduler(self: &Arc<Self>, db: crate::Db) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let (psa, rmm) = (me.engine.psa_names(), me.engine.rmm_names());
+            if let Err(e) = schedule::ensure_defaults(&db, &psa, &rmm).await {
+                tracing::error!(error = %e, "creating default sync schedules failed");
+            }
+            schedule::run_scheduler(db, me).await
+        })
+    }
+}
+
+/// Builds the vendor clients `hivematrix.toml` configures (`[psa.freshservice]`,
+/// `[rmm.datto]`). A malformed section is an error, so a typo stops the start instead
+/// of silently disabling a sync.
+pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<engine::Connectors> {
+    let mut c = engine::Connectors::default();
+    if let Some(psa) = &settings.psa {
+        if psa.get("freshservice").is_some() {
+            let cfg = freshservice::FreshserviceConfig::from_psa_section(psa)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let client = freshservice::FreshserviceClient::new(cfg)
+                .map_err(|e| anyhow::anyhow!("[psa.freshservice]: {e}"))?;
+            c.psa.insert("freshservice".into(), Arc::new(client));
+        }
+        if psa.get("superops").is_some() {
+            tracing::warn!("[psa.superops] is configured, but this version has no SuperOps client yet; it is ignored");
+        }
+    }
+    if let Some(rmm) = &settings.rmm {
+        if let Some(table) = rmm.get("datto") {
+            let cfg: datto::DattoConfig = table
+                .clone()
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
+            let client =
+                datto::DattoClient::new(cfg).map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
+            c.rmm.insert("datto".into(), Arc::new(client));
+        }
+        if rmm.get("superops").is_some() {
+            tracing::warn!("[rmm.superops] is configured, but this version has no SuperOps RMM client yet; it is ignored");
+        }
+    }
+    Ok(c)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+/// A cancellation flag shared by a job and every request it makes.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    tx: std::sync::Arc<watch::Sender<bool>>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel::new()
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        let (tx, rx) = watch::channel(false);
+        Cancel {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    pub fn check(&self) -> Result<(), provider::ProviderError> {
+        if self.is_cancelled() {
+            Err(provider::ProviderError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Resolves once cancelled (never, if the flag's owner is gone without cancelling).
+    pub async fn cancelled(&self) {
+        let mut rx = self.rx.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
