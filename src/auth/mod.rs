@@ -143,6 +143,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// Extractors that check a role before anything else of the request is read. Handlers
+/// that take a body use them instead of `Principal` + `require_…`, because axum reads
+/// the body before the handler runs: a refused role must get 403, not a 422 about a
+/// body it was never allowed to send.
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, $check:ident) => {
+        $(#[$doc])*
+        pub struct $name(pub Principal);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let p = Principal::from_request_parts(parts, state).await?;
+                p.$check()?;
+                Ok($name(p))
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// Admin or technician (master data and tickets).
+    MasterWriter,
+    require_master_write
+);
+role_guard!(
+    /// Admin or billing.
+    BillingWriter,
+    require_billing_write
+);
+role_guard!(
+    /// Admin only.
+    AdminOnly,
+    require_admin
+);
+
 /// Random secret as lowercase hex (`bytes` of entropy).
 pub fn random_hex(bytes: usize) -> String {
     use rand::RngCore;

@@ -1503,11 +1503,10 @@ pub async fn get_asset_contacts(
               (status = 422, body = crate::error::Problem)))]
 pub async fn put_asset_contacts(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<ContactIds>,
 ) -> AppResult<Json<AssetContacts>> {
-    who.require_master_write()?;
     let asset = set_contacts(&state.db, &who, id, &body.contact_ids).await?;
     Ok(Json(contacts_of(&state.db, &asset).await?))
 }
@@ -1515,11 +1514,10 @@ pub async fn put_asset_contacts(
 /// The original's `PUT /assets/<id>/update-contacts`, with its `{success, message}` reply.
 pub async fn update_contacts_legacy(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<ContactIds>,
 ) -> AppResult<Json<serde_json::Value>> {
-    who.require_master_write()?;
     let asset = set_contacts(&state.db, &who, id, &body.contact_ids).await?;
     Ok(Json(serde_json::json!({
         "success": true,

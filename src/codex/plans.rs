@@ -2311,11 +2311,10 @@ pub async fn put_plan_features(
               (status = 422, body = crate::error::Problem)))]
 pub async fn copy_terms_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<CopyTermsInput>,
 ) -> AppResult<Json<Vec<Plan>>> {
-    who.require_billing_write()?;
     Ok(Json(
         copy_terms(&state.db, &who, id, &input.term_lengths).await?,
     ))

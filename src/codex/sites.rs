@@ -316,11 +316,10 @@ pub async fn list_sites(
               (status = 422, body = crate::error::Problem)))]
 pub async fn create_site(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(account_number): Path<String>,
     JsonBody(input): JsonBody<SiteLinkInput>,
 ) -> AppResult<(StatusCode, Json<SiteLink>)> {
-    who.require_master_write()?;
     let company = companies::visible(&state.db, &who, &account_number).await?;
     Ok((
         StatusCode::CREATED,

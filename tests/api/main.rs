@@ -12,6 +12,7 @@ mod locations;
 mod plans;
 mod platform;
 mod preferences;
+mod roles;
 mod sites;
 mod sync_datto;
 mod sync_e2e;
