@@ -17,7 +17,6 @@ use crate::http::pagination::{Order, Page};
 use crate::http::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -617,6 +616,62 @@ pub async fn export(db: &Db, p: &BulkParams) -> AppResult<BulkExport> {
     })
 }
 
+/// The bundles as a JSON array, serialised a few at a time while the response is
+/// sent: the whole document never exists as one buffer, and each bundle is freed once
+/// written (the estate with two years of tickets is easily 100 MB of JSON).
+struct JsonArrayBody {
+    items: std::vec::IntoIter<CompanyBundle>,
+    written: usize,
+    done: bool,
+}
+
+const FRAME_BYTES: usize = 64 * 1024;
+
+impl JsonArrayBody {
+    fn next_chunk(&mut self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut buf = Vec::with_capacity(FRAME_BYTES + 4096);
+        if self.written == 0 {
+            buf.push(b'[');
+        }
+        while buf.len() < FRAME_BYTES {
+            let Some(item) = self.items.next() else {
+                buf.push(b']');
+                self.done = true;
+                break;
+            };
+            if self.written > 0 {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut buf, &item)?;
+            self.written += 1;
+        }
+        Ok(buf)
+    }
+}
+
+impl hyper::body::Body for JsonArrayBody {
+    type Data = axum::body::Bytes;
+    type Error = serde_json::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.done {
+            return std::task::Poll::Ready(None);
+        }
+        let chunk = this
+            .next_chunk()
+            .map(|b| hyper::body::Frame::data(axum::body::Bytes::from(b)));
+        std::task::Poll::Ready(Some(chunk))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
 /// Everything, nested per company, ordered by company name. Clients get only their
 /// own company. `X-Total-Count` is the number of matching companies.
 #[utoipa::path(get, path = "/codex/api/companies/bulk", tag = "codex", params(BulkQuery),
@@ -629,12 +684,22 @@ pub async fn bulk_companies(
     who: Principal,
     OriginalUri(uri): OriginalUri,
     QueryParams(q): QueryParams<BulkQuery>,
-) -> AppResult<(HeaderMap, Json<Vec<CompanyBundle>>)> {
+) -> AppResult<(HeaderMap, axum::response::Response)> {
     let p = BulkParams::parse(&q, who.company_scope())?;
     let out = export(&state.db, &p).await?;
+    let mut headers = p.page.headers(out.total, uri_str(&uri));
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let body = JsonArrayBody {
+        items: out.companies.into_iter(),
+        written: 0,
+        done: false,
+    };
     Ok((
-        p.page.headers(out.total, uri_str(&uri)),
-        Json(out.companies),
+        headers,
+        axum::response::Response::new(axum::body::Body::new(body)),
     ))
 }
 
@@ -676,6 +741,66 @@ mod tests {
             )
         );
         assert!(parse_year("1969").is_err() && parse_year("2101").is_err());
+    }
+
+    fn bundle(i: i64) -> CompanyBundle {
+        CompanyBundle {
+            company: BulkCompany {
+                id: i,
+                account_number: format!("{i:06}"),
+                name: format!("Company {i}"),
+                description: Some("x".repeat(1000)),
+                compliance_level: "standard".into(),
+                billing_plan: None,
+                contract_term_length: None,
+                contract_start_date: None,
+                contract_end_date: None,
+                support_level: None,
+                profit_or_non_profit: None,
+                company_main_number: None,
+                company_start_date: None,
+                domains: "[]".into(),
+                phone_system: None,
+                email_system: None,
+            },
+            assets: vec![],
+            contacts: vec![],
+            locations: vec![],
+            tickets: None,
+        }
+    }
+
+    /// All frames of a streamed body of `n` bundles, and how many frames there were.
+    fn stream(n: i64) -> (Vec<u8>, usize) {
+        let mut body = JsonArrayBody {
+            items: (0..n).map(bundle).collect::<Vec<_>>().into_iter(),
+            written: 0,
+            done: false,
+        };
+        let (mut all, mut frames) = (Vec::new(), 0);
+        while !body.done {
+            all.extend(body.next_chunk().unwrap());
+            frames += 1;
+        }
+        (all, frames)
+    }
+
+    #[test]
+    fn streamed_body_is_one_json_array() {
+        for n in [0, 1, 2, 300] {
+            let (bytes, frames) = stream(n);
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let list = v.as_array().unwrap();
+            assert_eq!(list.len(), n as usize);
+            assert_eq!(
+                list.last().map(|b| b["company"]["id"].clone()),
+                (n > 0).then(|| (n - 1).into())
+            );
+            assert!(
+                frames >= 1 && (n < 300 || frames > 1),
+                "{n} bundles in {frames} frames"
+            );
+        }
     }
 
     #[test]

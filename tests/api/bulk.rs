@@ -444,6 +444,7 @@ both!(bulk_pages_over_companies, |app| {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["x-total-count"], "5");
+    assert_eq!(r.headers()["content-type"], "application/json");
     assert!(r.headers()["link"].to_str().unwrap().contains("offset=3"));
     let page: Value = r.json().await.unwrap();
     assert_eq!(bundles(&page).as_slice(), &bundles(&all)[1..3]);
