@@ -73,6 +73,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// Child mode: the real application on a random port.
 async fn serve(dir: PathBuf) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HIVEMATRIX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let settings = settings(dir);
     let db = Db::connect(&settings).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -146,7 +152,10 @@ fn start_server(dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("--internal-serve")
         .arg(dir)
-        .env("HIVEMATRIX_LOG", "warn")
+        .env(
+            "HIVEMATRIX_LOG",
+            std::env::var("HIVEMATRIX_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child
@@ -212,15 +221,15 @@ async fn run_all(
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<40} {:>4} {:>5} {:>9} {:>9} {:>9} {:>8}  status codes",
-        "endpoint", "conc", "reqs", "p50 ms", "p99 ms", "req/s", "KiB"
+        "{:<40} {:>4} {:>5} {:>9} {:>9} {:>9} {:>8} {:>8}  status codes",
+        "endpoint", "conc", "reqs", "p50 ms", "p99 ms", "req/s", "KiB", "RSS MiB"
     );
     let endpoints = Arc::new(endpoints);
     for ei in 0..endpoints.len() {
         for conc in [1usize, 8] {
             let r = measure(&client, base, token, endpoints.clone(), ei, conc).await;
             println!(
-                "{:<40} {:>4} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>8}  {}",
+                "{:<40} {:>4} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>8}  {}",
                 endpoints[ei].label,
                 conc,
                 r.latencies.len(),
@@ -228,6 +237,7 @@ async fn run_all(
                 percentile(&r.latencies, 99.0),
                 r.latencies.len() as f64 / r.wall.as_secs_f64(),
                 r.bytes / 1024,
+                memory(pid).0 / 1024,
                 r.statuses
                     .iter()
                     .map(|(s, n)| format!("{s}×{n}"))

@@ -3,9 +3,10 @@
 //!
 //! The original ran one query per company and collection (P1 in `peer/codex.md` §11.3).
 //! Here each collection is one query restricted to the requested page of companies
-//! by a subquery, and the rows are grouped by company id in Rust: seven statements at
-//! most (count, companies, assets, contacts, locations, tickets, conversations). The
-//! collections are read concurrently on separate pool connections. Objects have the
+//! by a subquery, and the rows are grouped by company id in Rust. Assets, contacts and
+//! tickets are read in a fixed number of parts (`company_id % 4`) so that the driver's
+//! rows never exist for the whole estate at once: 11 statements, 19 with tickets, for
+//! 2 companies or 2000. Objects have the
 //! original's shapes (§2.2) because Ledger and the QuickBooks export consume them.
 
 use super::companies::uri_str;
@@ -29,6 +30,11 @@ use crate::auth::Principal;
 pub const ALL_COMPANIES: i64 = 1_000_000;
 pub const SORTS: &[&str] = &["name", "account_number", "created_at", "updated_at"];
 const BYTES_PER_TB: f64 = 1_099_511_627_776.0;
+/// Exports read from the database at the same time (per server process).
+pub const MAX_CONCURRENT_EXPORTS: usize = 1;
+/// Assets, contacts and tickets are read in this many parts (by company id).
+const PARTS: u8 = 4;
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_EXPORTS);
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -327,7 +333,10 @@ impl Run<'_> {
             let (from, to) = self.p.year_bounds();
             q = q.bind(from).bind(to);
         }
-        Ok(q.fetch_all(&self.db.pool).await?)
+        let started = std::time::Instant::now();
+        let rows = q.fetch_all(&self.db.pool).await?;
+        tracing::debug!(rows = rows.len(), ms = started.elapsed().as_millis() as u64, sql = %sql.split(" FROM ").next().unwrap_or(""), "bulk query");
+        Ok(rows)
     }
 
     fn filter(&self) -> String {
@@ -352,10 +361,11 @@ impl Run<'_> {
         )
     }
 
-    fn ticket_filter(&self) -> String {
+    fn ticket_filter(&self, part: u8) -> String {
         format!(
-            "t.deleted_at IS NULL AND t.company_id IN ({}) \
+            "t.deleted_at IS NULL AND {} AND t.company_id IN ({}) \
              AND ($5 IS NULL OR (t.last_updated_at >= $5 AND t.last_updated_at < $6))",
+            Self::part_filter("t.company_id", part),
             self.page_ids()
         )
     }
@@ -379,23 +389,32 @@ impl Run<'_> {
         Ok(rows.iter().map(company).collect::<Result<_, _>>()?)
     }
 
-    async fn assets(&self) -> AppResult<Grouped<BulkAsset>> {
+    /// One part of the page's companies (`company_id % PARTS = part`).
+    fn part_filter(column: &str, part: u8) -> String {
+        format!("{column} % {PARTS} = {part}")
+    }
+
+    async fn assets_part(&self, part: u8) -> AppResult<Grouped<BulkAsset>> {
         let sql = format!(
             "SELECT a.company_id, a.id, a.hostname, a.hardware_type, a.operating_system, a.device_type, \
              a.last_logged_in_user, a.antivirus_product, a.ext_ip_address, a.int_ip_address, a.domain, \
              a.online, a.last_seen, a.backup_usage_bytes FROM assets a \
-             WHERE a.deleted_at IS NULL AND a.company_id IN ({}) ORDER BY a.hostname, a.id",
+             WHERE a.deleted_at IS NULL AND {} AND a.company_id IN ({}) \
+             ORDER BY a.hostname, a.id",
+            Self::part_filter("a.company_id", part),
             self.page_ids()
         );
         group(&self.rows(&sql, Binds::Page).await?, "company_id", asset)
     }
 
-    async fn contacts(&self) -> AppResult<Grouped<BulkContact>> {
+    async fn contacts_part(&self, part: u8) -> AppResult<Grouped<BulkContact>> {
         let sql = format!(
             "SELECT cc.company_id, cc.is_primary, k.id, k.name, k.email, k.job_title, k.employment_type, \
              k.active, k.mobile_phone_number, k.work_phone_number, k.secondary_emails \
              FROM contact_companies cc JOIN contacts k ON k.id = cc.contact_id \
-             WHERE k.deleted_at IS NULL AND cc.company_id IN ({}) ORDER BY k.name, k.id",
+             WHERE k.deleted_at IS NULL AND {} AND cc.company_id IN ({}) \
+             ORDER BY k.name, k.id",
+            Self::part_filter("cc.company_id", part),
             self.page_ids()
         );
         group(&self.rows(&sql, Binds::Page).await?, "company_id", contact)
@@ -410,21 +429,21 @@ impl Run<'_> {
         group(&self.rows(&sql, Binds::Page).await?, "company_id", location)
     }
 
-    /// Tickets per company with their conversations and notes attached.
-    async fn tickets(&self) -> AppResult<Grouped<BulkTicket>> {
+    /// Tickets of one part of the companies with their conversations and notes.
+    async fn tickets_part(&self, part: u8) -> AppResult<Grouped<BulkTicket>> {
         let conv_sql = format!(
             "SELECT v.ticket_id, v.external_id, v.kind, v.body, v.body_text, v.author_external_id, \
              v.author_name, v.from_email, v.incoming, v.created_at, v.updated_at \
              FROM ticket_conversations v WHERE v.ticket_id IN (SELECT t.id FROM tickets t WHERE {}) \
              ORDER BY v.created_at, v.id",
-            self.ticket_filter()
+            self.ticket_filter(part)
         );
         let ticket_sql = format!(
             "SELECT t.company_id, t.id, t.external_id, t.ticket_number, t.subject, t.description, \
              t.description_text, t.status, t.priority, t.requester_email, t.requester_name, t.created_at, \
              t.last_updated_at, t.closed_at, t.minutes_spent FROM tickets t WHERE {} \
              ORDER BY t.last_updated_at DESC, t.id DESC",
-            self.ticket_filter()
+            self.ticket_filter(part)
         );
         let (conv_rows, ticket_rows) = tokio::try_join!(
             self.rows(&conv_sql, Binds::Year),
@@ -577,26 +596,33 @@ fn ticket(r: &AnyRow) -> Result<BulkTicket, sqlx::Error> {
 /// Everything nested per company, for one page of companies. Other modules (Ledger's
 /// dashboards and exports) call this in-process instead of going over HTTP.
 pub async fn export(db: &Db, p: &BulkParams) -> AppResult<BulkExport> {
+    // An export holds the whole estate in memory for a moment (the driver's rows are
+    // about 1 KB each); queueing them keeps the server's memory flat however many
+    // consumers ask at once. One export already keeps two cores busy (the halves
+    // above), so running more at a time would not finish any sooner.
+    let _permit = EXPORTS
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let run = Run {
         db,
         p,
         queries: AtomicUsize::new(0),
     };
-    let tickets = async {
-        if p.include_tickets {
-            run.tickets().await.map(Some)
-        } else {
-            Ok(None)
+    let (total, companies, mut locations) =
+        tokio::try_join!(run.total(), run.companies(), run.locations())?;
+    let (mut assets, mut contacts) = (Grouped::new(), Grouped::new());
+    let mut tickets = p.include_tickets.then(Grouped::new);
+    // A fixed number of parts, read two statements at a time: the driver's rows
+    // (about 1 KB each) then exist for a quarter of the estate at once, not all of it.
+    for part in 0..PARTS {
+        let (a, c) = tokio::try_join!(run.assets_part(part), run.contacts_part(part))?;
+        assets.extend(a);
+        contacts.extend(c);
+        if let Some(t) = tickets.as_mut() {
+            t.extend(run.tickets_part(part).await?);
         }
-    };
-    let (total, companies, mut assets, mut contacts, mut locations, mut tickets) = tokio::try_join!(
-        run.total(),
-        run.companies(),
-        run.assets(),
-        run.contacts(),
-        run.locations(),
-        tickets
-    )?;
+    }
     let bundles = companies
         .into_iter()
         .map(|c| CompanyBundle {
