@@ -6,7 +6,8 @@
 //! by a subquery, and the rows are grouped by company id in Rust. Assets, contacts and
 //! tickets are read in a fixed number of parts (`company_id % 4`) so that the driver's
 //! rows never exist for the whole estate at once: 11 statements, 19 with tickets, for
-//! 2 companies or 2000. Objects have the
+//! 2 companies or 2000. The statements do not share one snapshot: a record written
+//! while an export runs may or may not be in it, as with any paged read. Objects have the
 //! original's shapes (§2.2) because Ledger and the QuickBooks export consume them.
 
 use super::companies::uri_str;
@@ -335,7 +336,9 @@ impl Run<'_> {
         }
         let started = std::time::Instant::now();
         let rows = q.fetch_all(&self.db.pool).await?;
-        tracing::debug!(rows = rows.len(), ms = started.elapsed().as_millis() as u64, sql = %sql.split(" FROM ").next().unwrap_or(""), "bulk query");
+        let ms = started.elapsed().as_millis() as u64;
+        let columns = sql.split(" FROM ").next().unwrap_or("");
+        tracing::debug!(rows = rows.len(), ms, sql = columns, "bulk query");
         Ok(rows)
     }
 
