@@ -12,7 +12,7 @@
 
 use super::companies::uri_str;
 use super::company_scope_sql;
-use crate::db::{flag, Db};
+use crate::db::{flag, Backend, Db};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::http::extract::QueryParams;
 use crate::http::pagination::{Order, Page};
@@ -30,7 +30,6 @@ use crate::auth::Principal;
 /// Companies per response when no `limit` is given: all of them, for any real MSP.
 pub const ALL_COMPANIES: i64 = 1_000_000;
 pub const SORTS: &[&str] = &["name", "account_number", "created_at", "updated_at"];
-const BYTES_PER_TB: f64 = 1_099_511_627_776.0;
 /// Exports read from the database at the same time (per server process).
 pub const MAX_CONCURRENT_EXPORTS: usize = 1;
 /// Assets, contacts and tickets are read in this many parts (by company id).
@@ -214,20 +213,72 @@ pub struct BulkAsset {
     pub backup_data_bytes: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkContact {
     pub id: i64,
     pub name: String,
     pub email: String,
     pub title: Option<String>,
     pub employment_type: String,
+    #[serde(deserialize_with = "flag_json")]
     pub active: bool,
     pub mobile_phone_number: Option<String>,
     pub work_phone_number: Option<String>,
     /// JSON array as a string, as the original returned it.
     pub secondary_emails: String,
     /// The company's primary contact.
+    #[serde(deserialize_with = "flag_json")]
     pub is_primary: bool,
+}
+
+/// An asset as the JSON aggregate delivers it (flags as 0/1, bytes raw).
+#[derive(Debug, Deserialize)]
+struct RawAsset {
+    id: i64,
+    hostname: String,
+    hardware_type: Option<String>,
+    operating_system: Option<String>,
+    device_type: Option<String>,
+    last_logged_in_user: Option<String>,
+    antivirus_product: Option<String>,
+    ext_ip_address: Option<String>,
+    int_ip_address: Option<String>,
+    domain: Option<String>,
+    #[serde(deserialize_with = "flag_json")]
+    online: bool,
+    last_seen: Option<String>,
+    backup_usage_bytes: Option<i64>,
+}
+
+impl RawAsset {
+    fn into_bulk(self) -> BulkAsset {
+        BulkAsset {
+            id: self.id,
+            hostname: self.hostname,
+            hardware_type: self.hardware_type,
+            operating_system: self.operating_system,
+            device_type: self.device_type,
+            last_logged_in_user: self.last_logged_in_user,
+            antivirus_product: self.antivirus_product,
+            ext_ip_address: self.ext_ip_address,
+            int_ip_address: self.int_ip_address,
+            domain: self.domain,
+            online: self.online,
+            last_seen: self.last_seen,
+            backup_usage_tb: self.backup_usage_bytes.map(backup_tb),
+            backup_data_bytes: self.backup_usage_bytes.unwrap_or(0),
+        }
+    }
+}
+
+/// Our flags are BIGINT 0/1; JSON built from them carries numbers (or booleans).
+fn flag_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::Number(n) => Ok(n.as_i64().unwrap_or(0) != 0),
+        serde_json::Value::Null => Ok(false),
+        other => Err(serde::de::Error::custom(format!("not a flag: {other}"))),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -398,29 +449,94 @@ impl Run<'_> {
     }
 
     async fn assets_part(&self, part: u8) -> AppResult<Grouped<BulkAsset>> {
-        let sql = format!(
-            "SELECT a.company_id, a.id, a.hostname, a.hardware_type, a.operating_system, a.device_type, \
-             a.last_logged_in_user, a.antivirus_product, a.ext_ip_address, a.int_ip_address, a.domain, \
-             a.online, a.last_seen, a.backup_usage_bytes FROM assets a \
-             WHERE a.deleted_at IS NULL AND {} AND a.company_id IN ({}) \
-             ORDER BY a.hostname, a.id",
+        let from = format!(
+            "FROM assets a WHERE a.deleted_at IS NULL AND {} AND a.company_id IN ({})",
             Self::part_filter("a.company_id", part),
             self.page_ids()
         );
-        group(&self.rows(&sql, Binds::Page).await?, "company_id", asset)
+        let cols = [
+            ("id", "a.id"),
+            ("hostname", "a.hostname"),
+            ("hardware_type", "a.hardware_type"),
+            ("operating_system", "a.operating_system"),
+            ("device_type", "a.device_type"),
+            ("last_logged_in_user", "a.last_logged_in_user"),
+            ("antivirus_product", "a.antivirus_product"),
+            ("ext_ip_address", "a.ext_ip_address"),
+            ("int_ip_address", "a.int_ip_address"),
+            ("domain", "a.domain"),
+            ("online", "a.online"),
+            ("last_seen", "a.last_seen"),
+            ("backup_usage_bytes", "a.backup_usage_bytes"),
+        ];
+        let mut groups: Grouped<RawAsset> = self.json_groups("a.company_id", &cols, &from).await?;
+        Ok(groups
+            .drain()
+            .map(|(company, mut list)| {
+                list.sort_by(|x, y| (&x.hostname, x.id).cmp(&(&y.hostname, y.id)));
+                (company, list.into_iter().map(RawAsset::into_bulk).collect())
+            })
+            .collect())
     }
 
     async fn contacts_part(&self, part: u8) -> AppResult<Grouped<BulkContact>> {
-        let sql = format!(
-            "SELECT cc.company_id, cc.is_primary, k.id, k.name, k.email, k.job_title, k.employment_type, \
-             k.active, k.mobile_phone_number, k.work_phone_number, k.secondary_emails \
-             FROM contact_companies cc JOIN contacts k ON k.id = cc.contact_id \
-             WHERE k.deleted_at IS NULL AND {} AND cc.company_id IN ({}) \
-             ORDER BY k.name, k.id",
+        let from = format!(
+            "FROM contact_companies cc JOIN contacts k ON k.id = cc.contact_id \
+             WHERE k.deleted_at IS NULL AND {} AND cc.company_id IN ({})",
             Self::part_filter("cc.company_id", part),
             self.page_ids()
         );
-        group(&self.rows(&sql, Binds::Page).await?, "company_id", contact)
+        let cols = [
+            ("id", "k.id"),
+            ("name", "k.name"),
+            ("email", "k.email"),
+            ("title", "k.job_title"),
+            ("employment_type", "k.employment_type"),
+            ("active", "k.active"),
+            ("mobile_phone_number", "k.mobile_phone_number"),
+            ("work_phone_number", "k.work_phone_number"),
+            ("secondary_emails", "k.secondary_emails"),
+            ("is_primary", "cc.is_primary"),
+        ];
+        let mut groups: Grouped<BulkContact> =
+            self.json_groups("cc.company_id", &cols, &from).await?;
+        for list in groups.values_mut() {
+            list.sort_by(|x, y| (&x.name, x.id).cmp(&(&y.name, y.id)));
+        }
+        Ok(groups)
+    }
+
+    /// Reads records as one JSON array per company instead of one row per record. With
+    /// tens of thousands of rows the `Any` driver's per-value copying dominates (25,000
+    /// assets: ~450 ms through the driver, ~20 ms in SQLite itself); both databases build
+    /// the JSON in C, so the driver carries one value per company. The SQL differs only
+    /// in the aggregate's name. Order inside a group is restored by the caller.
+    async fn json_groups<T: serde::de::DeserializeOwned>(
+        &self,
+        group_col: &str,
+        cols: &[(&str, &str)],
+        from: &str,
+    ) -> AppResult<Grouped<T>> {
+        let pairs: Vec<String> = cols.iter().map(|(k, _)| format!("'{k}', {k}")).collect();
+        let inner: Vec<String> = cols.iter().map(|(k, e)| format!("{e} AS {k}")).collect();
+        let agg = match self.db.backend {
+            Backend::Sqlite => format!("json_group_array(json_object({}))", pairs.join(", ")),
+            Backend::Postgres => format!("json_agg(json_build_object({}))::text", pairs.join(", ")),
+        };
+        let sql = format!(
+            "SELECT g, {agg} AS j FROM (SELECT {group_col} AS g, {} {from}) s GROUP BY g",
+            inner.join(", ")
+        );
+        let mut out = Grouped::new();
+        for r in self.rows(&sql, Binds::Page).await? {
+            let g: i64 = r.try_get("g")?;
+            let j: String = r.try_get("j")?;
+            let list: Vec<T> = serde_json::from_str(&j).map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("bulk JSON of company {g}: {e}"))
+            })?;
+            out.insert(g, list);
+        }
+        Ok(out)
     }
 
     async fn locations(&self) -> AppResult<Grouped<BulkLocation>> {
@@ -503,44 +619,10 @@ fn company(r: &AnyRow) -> Result<BulkCompany, sqlx::Error> {
     })
 }
 
-/// TiB with two decimals, the original's `backup_usage_tb` text.
+/// TiB with two decimals, the original's `backup_usage_tb` text (the assets API's
+/// rule, half to even on exact decimals).
 pub fn backup_tb(bytes: i64) -> String {
-    format!("{:.2}", bytes as f64 / BYTES_PER_TB)
-}
-
-fn asset(r: &AnyRow) -> Result<BulkAsset, sqlx::Error> {
-    let bytes: Option<i64> = r.try_get("backup_usage_bytes")?;
-    Ok(BulkAsset {
-        id: r.try_get("id")?,
-        hostname: r.try_get("hostname")?,
-        hardware_type: r.try_get("hardware_type")?,
-        operating_system: r.try_get("operating_system")?,
-        device_type: r.try_get("device_type")?,
-        last_logged_in_user: r.try_get("last_logged_in_user")?,
-        antivirus_product: r.try_get("antivirus_product")?,
-        ext_ip_address: r.try_get("ext_ip_address")?,
-        int_ip_address: r.try_get("int_ip_address")?,
-        domain: r.try_get("domain")?,
-        online: flag(r, "online")?,
-        last_seen: r.try_get("last_seen")?,
-        backup_usage_tb: bytes.map(backup_tb),
-        backup_data_bytes: bytes.unwrap_or(0),
-    })
-}
-
-fn contact(r: &AnyRow) -> Result<BulkContact, sqlx::Error> {
-    Ok(BulkContact {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        email: r.try_get("email")?,
-        title: r.try_get("job_title")?,
-        employment_type: r.try_get("employment_type")?,
-        active: flag(r, "active")?,
-        mobile_phone_number: r.try_get("mobile_phone_number")?,
-        work_phone_number: r.try_get("work_phone_number")?,
-        secondary_emails: r.try_get("secondary_emails")?,
-        is_primary: flag(r, "is_primary")?,
-    })
+    super::assets::backup_tb(bytes)
 }
 
 fn location(r: &AnyRow) -> Result<BulkLocation, sqlx::Error> {
