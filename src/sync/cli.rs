@@ -245,7 +245,7 @@ fn progress_text(job: &Job) -> String {
         })
         .collect();
     if parts.is_empty() {
-        parts.push("starting".into());
+        parts.push("waiting for the first page".into());
     }
     let mut out = parts.join(" · ");
     let _ = write!(out, " · {} requests", job.requests);
@@ -401,7 +401,7 @@ mod tests {
         );
         assert_eq!(
             progress_text(&job(serde_json::json!({}))),
-            "starting · 31 requests (2 throttled)"
+            "waiting for the first page · 31 requests (2 throttled)"
         );
     }
 }
