@@ -335,3 +335,47 @@ mod rate_limited {
         run(Backend::Postgres).await
     }
 }
+
+webhook_test!(
+    the_webhook_and_the_ticket_sync_write_the_same_row,
+    Some(SECRET),
+    |app, sim| {
+        let admin = app.admin().await;
+        app.start_sync_worker();
+        let (s, b) = app.post("/codex/sync/tickets", &admin, json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let job = format!("/codex/admin/sync-jobs/{}", b["job_id"]);
+        let mut done = Value::Null;
+        for _ in 0..400 {
+            let (_, j) = app.get(&job, &admin).await;
+            if j["finished_at"].is_string() {
+                done = j;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(done["status"], "completed", "{done}");
+        let rows = ticket_rows(&app).await;
+        let id = busy_ticket(&sim);
+        let path = format!("/codex/api/ticket/{id}");
+        let (_, synced) = app.get(&path, &admin).await;
+
+        let b = hook_ok(&app, json!(id)).await;
+        assert_eq!(
+            (b["status"].clone(), b["id"].clone()),
+            (json!("updated"), synced["id"].clone())
+        );
+        let (_, hooked) = app.get(&path, &admin).await;
+        for field in [
+            "subject",
+            "status",
+            "company_id",
+            "time_entries",
+            "conversations",
+            "notes",
+        ] {
+            assert_eq!(hooked[field], synced[field], "{field}");
+        }
+        assert_eq!(ticket_rows(&app).await, rows);
+    }
+);
