@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user …`, `token …`, `demo-data`.
+//! The command line: `serve`, `migrate`, `user …`, `token …`, `demo-data`, `sync …`, `sim`.
 //! Global flags (`--data-dir`, `--config`, `--log-format`) apply to every subcommand,
 //! so all of them act on the same database as `serve`.
 
@@ -47,6 +47,10 @@ pub enum Command {
     DemoData(crate::demo::DemoArgs),
     /// Serve the vendor simulators (Freshservice, Datto RMM) for tests, demos and benchmarks.
     Sim(SimArgs),
+    /// Run a sync now, in the foreground, with progress and a summary (exit code 1 on
+    /// failure, also when another node is already running the same sync).
+    #[command(subcommand)]
+    Sync(crate::sync::cli::SyncCommand),
 }
 
 #[derive(Args, Debug)]
@@ -155,7 +159,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // A foreground sync reports through its progress line and summary; info-level
+    // logs would only break up that line.
+    let default_filter = match cli.command {
+        Command::Sync(_) => "warn",
+        _ => "info,sqlx=warn",
+    };
+    init_tracing(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -175,11 +185,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HIVEMATRIX_LOG")
         .or_else(|_| EnvFilter::try_from_env("LOG_LEVEL"))
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -218,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user(&db, cmd).await,
         Command::Token(cmd) => token(&db, cmd).await,
+        Command::Sync(cmd) => crate::sync::cli::run(&db, &settings, cmd).await,
         Command::DemoData(args) => {
             let report = crate::demo::generate(&db, &args).await?;
             println!("{report}");

@@ -73,6 +73,12 @@ impl Engine {
         Ok(rmm)
     }
 
+    /// The configured PSA client of that source name (the webhook fetches through it,
+    /// sharing the sync's request budget).
+    pub fn psa_provider(&self, name: &str) -> Option<Arc<dyn PsaProvider>> {
+        self.read().psa.get(name).cloned()
+    }
+
     fn psa(&self, name: &str, p: &Progress) -> anyhow::Result<Arc<dyn PsaProvider>> {
         let psa = self
             .read()
@@ -529,8 +535,10 @@ fn ticket_upsert(source: &str, t: PsaTicket) -> tickets::TicketUpsert {
     }
 }
 
-/// Writes a ticket with its time entries and conversations.
-async fn write_ticket(db: &Db, source: &str, d: TicketDetail) -> Result<Upserted, AppError> {
+/// Writes a ticket with its time entries and conversations, exactly as the ticket sync
+/// does (the Freshservice webhook calls it too, so both paths store the same thing).
+/// Writing the same detail twice changes nothing and duplicates nothing.
+pub async fn write_ticket(db: &Db, source: &str, d: TicketDetail) -> Result<Upserted, AppError> {
     let ext = d.ticket.external_id.clone();
     let before = tickets::stored_versions(db, source, std::slice::from_ref(&ext)).await?;
     let id = tickets::upsert_ticket(db, &ticket_upsert(source, d.ticket)).await?;

@@ -47,6 +47,9 @@ pub struct FreshserviceConfig {
     pub per_minute: u32,
     /// The budget window: a minute in production; tests shorten it with the simulator's.
     pub window: Duration,
+    /// The shared secret Workflow Automator webhooks must present (Freshservice does not
+    /// sign its calls); `None` turns the webhook off.
+    pub webhook_secret: Option<String>,
 }
 
 impl FreshserviceConfig {
@@ -57,6 +60,7 @@ impl FreshserviceConfig {
             account_number_field: "account_number".into(),
             per_minute: 200,
             window: Duration::from_secs(60),
+            webhook_secret: None,
         }
     }
 }
@@ -73,6 +77,7 @@ impl FreshserviceConfig {
             api_key: String,
             account_number_field: Option<String>,
             per_minute: Option<u32>,
+            webhook_secret: Option<String>,
         }
         let table = psa
             .get("freshservice")
@@ -88,17 +93,23 @@ impl FreshserviceConfig {
                 .account_number_field
                 .unwrap_or(defaults.account_number_field.clone()),
             per_minute: s.per_minute.unwrap_or(defaults.per_minute).max(1),
+            // A blank secret would let a blank header in: it means "not configured".
+            webhook_secret: s.webhook_secret.filter(|w| !w.trim().is_empty()),
             ..defaults
         })
     }
 }
 
 impl std::fmt::Debug for FreshserviceConfig {
-    // The API key never reaches a log.
+    // The API key and the webhook secret never reach a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FreshserviceConfig")
             .field("url", &self.url)
             .field("api_key", &"<redacted>")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("account_number_field", &self.account_number_field)
             .field("per_minute", &self.per_minute)
             .field("window", &self.window)
@@ -1433,14 +1444,32 @@ mod tests {
             (c.account_number_field.as_str(), c.per_minute),
             ("account_number", 200)
         );
+        assert_eq!(c.webhook_secret, None);
         let psa: toml::Value = toml::from_str(
-            "[freshservice]\nurl = \"u\"\napi_key = \"k\"\naccount_number_field = \"acct\"\nper_minute = 400\n",
+            "[freshservice]\nurl = \"u\"\napi_key = \"k\"\naccount_number_field = \"acct\"\nper_minute = 400\nwebhook_secret = \"hook-s3cret\"\n",
         )
         .unwrap();
         let c = FreshserviceConfig::from_psa_section(&psa).unwrap();
         assert_eq!(
             (c.account_number_field.as_str(), c.per_minute),
             ("acct", 400)
+        );
+        assert_eq!(c.webhook_secret.as_deref(), Some("hook-s3cret"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hook-s3cret")
+                && shown.contains("webhook_secret: Some(\"<redacted>\")"),
+            "{shown}"
+        );
+        let blank: toml::Value = toml::from_str(
+            "[freshservice]\nurl = \"u\"\napi_key = \"k\"\nwebhook_secret = \"  \"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            FreshserviceConfig::from_psa_section(&blank)
+                .unwrap()
+                .webhook_secret,
+            None
         );
         for bad in [
             "[superops]\nurl = \"u\"",

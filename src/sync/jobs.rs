@@ -326,27 +326,61 @@ pub async fn claim_next(db: &Db, node: &str) -> AppResult<Option<Job>> {
             .fetch_all(&db.pool)
             .await?;
     for r in queued {
-        let job = from_row(&r)?;
-        if !take_lock(db, &job.provider, &job.kind, job.id, node).await? {
-            continue;
+        if let Some(job) = claim(db, &from_row(&r)?, node).await? {
+            return Ok(Some(job));
         }
-        let now = time::now_db();
-        let claimed = sqlx::query(
-            "UPDATE sync_jobs SET status = 'running', node_id = $1, started_at = $2, heartbeat_at = $2 \
-             WHERE id = $3 AND status = 'queued'",
-        )
-        .bind(node)
-        .bind(&now)
-        .bind(job.id)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
-        if claimed == 1 {
-            return get(db, job.id).await;
-        }
-        release_lock(db, job.id).await?;
     }
     Ok(None)
+}
+
+/// Claims this queued job (the command line runs the job it queued, not the oldest):
+/// `None` when a live job holds its (provider, kind) lock or another node claimed it.
+pub async fn claim(db: &Db, job: &Job, node: &str) -> AppResult<Option<Job>> {
+    if !take_lock(db, &job.provider, &job.kind, job.id, node).await? {
+        return Ok(None);
+    }
+    let now = time::now_db();
+    let claimed = sqlx::query(
+        "UPDATE sync_jobs SET status = 'running', node_id = $1, started_at = $2, heartbeat_at = $2 \
+         WHERE id = $3 AND status = 'queued'",
+    )
+    .bind(node)
+    .bind(&now)
+    .bind(job.id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return get(db, job.id).await;
+    }
+    release_lock(db, job.id).await?;
+    Ok(None)
+}
+
+/// Who holds a (provider, kind) lock: the job, its node and its last heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockHolder {
+    pub job_id: i64,
+    pub node_id: String,
+    pub heartbeat_at: String,
+}
+
+pub async fn lock_holder(db: &Db, provider: &str, kind: &str) -> AppResult<Option<LockHolder>> {
+    let r = sqlx::query(
+        "SELECT job_id, node_id, heartbeat_at FROM sync_locks WHERE provider = $1 AND kind = $2",
+    )
+    .bind(provider)
+    .bind(kind)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(r.map(|r| {
+        Ok::<_, sqlx::Error>(LockHolder {
+            job_id: r.try_get("job_id")?,
+            node_id: r.try_get("node_id")?,
+            heartbeat_at: r.try_get("heartbeat_at")?,
+        })
+    })
+    .transpose()?)
 }
 
 async fn release_lock(db: &Db, job_id: i64) -> AppResult<()> {

@@ -9,10 +9,13 @@
 //! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
 //! - `schedule` — cron schedules per provider and kind, fired once across nodes.
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
+//! - `webhook` — Freshservice's ticket webhook, which fetches and stores that ticket.
+//! - `cli` — `hivematrix sync …`: a job run in the foreground with progress.
 //!
 //! The vendor simulators that tests and the demo run against live in `crate::sim`.
 
 pub mod budget;
+pub mod cli;
 pub mod datto;
 pub mod engine;
 pub mod freshservice;
@@ -22,6 +25,7 @@ pub mod provider;
 pub mod routes;
 pub mod schedule;
 pub mod state;
+pub mod webhook;
 
 use std::sync::Arc;
 use tokio::sync::{watch, Notify};

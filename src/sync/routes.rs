@@ -294,6 +294,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             axum::routing::post(sync_freshservice_alias),
         )
         .route("/codex/sync/datto", axum::routing::post(sync_datto_alias))
+        .merge(super::webhook::routes())
 }
 
 #[cfg(test)]

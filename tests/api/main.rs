@@ -19,4 +19,5 @@ mod sync_e2e;
 mod sync_engine;
 mod sync_freshservice;
 mod sync_jobs;
+mod sync_webhook;
 mod tickets;
