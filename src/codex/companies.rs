@@ -1270,6 +1270,29 @@ pub async fn upsert_from_source(db: &Db, u: &CompanyUpsert) -> AppResult<super::
     })
 }
 
+/// Fills the head and prime user names of a source's companies from Codex's contacts
+/// (the PSA gives only ids). The base sync calls it after the contacts, which are
+/// written after the companies that name them. Returns how many companies changed.
+pub async fn refresh_contact_names(db: &Db, source: &str) -> AppResult<u64> {
+    let name_of = |col: &str| {
+        format!(
+            "(SELECT k.name FROM contacts k WHERE k.external_source = companies.external_source \
+             AND k.external_id = companies.{col})"
+        )
+    };
+    let (head, prime) = (name_of("head_user_id"), name_of("prime_user_id"));
+    let sql = format!(
+        "UPDATE companies SET head_name = {head}, prime_user_name = {prime} \
+         WHERE external_source = $1 AND (COALESCE(head_name, '') <> COALESCE({head}, '') \
+         OR COALESCE(prime_user_name, '') <> COALESCE({prime}, ''))"
+    );
+    Ok(sqlx::query(&sql)
+        .bind(source)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}
+
 /// Row ids of a source's companies by their external id (the sync links contacts and
 /// tickets with it).
 pub async fn ids_by_external(

@@ -264,6 +264,8 @@ async fn psa_base(run: &Run<'_>, psa: &dyn PsaProvider) -> anyhow::Result<()> {
         contacts::mark_missing(run.db, source, &seen),
     )
     .await?;
+    // Companies were written before the contacts they name as head and prime user.
+    companies::refresh_contact_names(run.db, source).await?;
 
     let seen = run_listing(run, &Agents { db: run.db, psa }).await?;
     finish_listing(

@@ -49,11 +49,13 @@ fn connect(app: &TestApp, sim: &Sim, base: &str) {
         per_minute: 100_000,
         ..DattoConfig::default()
     };
-    // Quick retries, so a listing that keeps failing gives up in seconds.
+    // Quick retries, so a listing that keeps failing gives up in seconds. With the
+    // fault test's 35 % failure rate per request, 12 attempts make a give-up about
+    // 3·10⁻⁶ per request, so a run of ~400 requests converges (6 gave up in 1 of 3).
     let policy = RetryPolicy {
         base_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
-        max_attempts: 6,
+        max_attempts: 12,
         ..RetryPolicy::default()
     };
     let fs_api = ApiClient::new(
@@ -216,6 +218,36 @@ both!(
                 .collect();
             expected.sort();
             assert_eq!(linked, expected, "{email}");
+        }
+        let named = with_number
+            .iter()
+            .find(|c| c.head_user_id.is_some())
+            .unwrap();
+        let head = data
+            .contacts
+            .iter()
+            .find(|p| Some(p.id) == named.head_user_id)
+            .unwrap();
+        let (_, got) = app
+            .get(
+                &format!(
+                    "/codex/api/companies/{}",
+                    named.account_number.as_deref().unwrap()
+                ),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            got["head_name"],
+            format!("{} {}", head.first_name, head.last_name)
+        );
+        // The same base sync again changes nothing.
+        let again = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
+        completed(&again);
+        for collection in ["companies", "contacts", "agents"] {
+            let p = &again["progress"][collection];
+            let changed = p["created"].as_u64().unwrap_or(0) + p["updated"].as_u64().unwrap_or(0);
+            assert_eq!(changed, 0, "{collection}: {again}");
         }
         let (_, agents) = app
             .get("/codex/api/psa/agents?provider=freshservice", &admin)
