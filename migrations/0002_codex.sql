@@ -243,7 +243,7 @@ CREATE INDEX tickets_created ON tickets(created_at);
 -- The default ticket list (live tickets, newest update first) walks this index instead
 -- of sorting 100,000 rows (SQLite: 1 ms instead of 220 ms on the demo data); counts of
 -- live tickets read it alone. Per-company lists use tickets_company.
-CREATE INDEX tickets_live ON tickets(deleted_at, last_updated_at);
+CREATE INDEX tickets_live ON tickets(deleted_at, last_updated_at {DESC_NULLS_LAST});
 
 CREATE TABLE ticket_time_entries (
     id {PK},
