@@ -788,6 +788,9 @@ async fn rmm_sync(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sites whose account number is read at once.
+const SITE_CONCURRENCY: usize = 8;
+
 struct Sites<'a> {
     db: &'a Db,
     rmm: &'a dyn RmmProvider,
@@ -798,6 +801,11 @@ impl Collection for Sites<'_> {
     type Item = RmmSite;
     fn name(&self) -> &'static str {
         "sites"
+    }
+    /// Each site costs a variables read: one at a time, a page of sites waits a vendor
+    /// round trip per site while the budget sits unused. The budget still caps the rate.
+    fn concurrency(&self) -> usize {
+        SITE_CONCURRENCY
     }
     async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmSite>> {
         self.rmm.sites(cursor).await
@@ -937,4 +945,82 @@ pub fn summary(p: &Progress) -> String {
         r.requests, r.throttled, r.retries
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::provider::{ProviderError, RmmDevice, RmmSite};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An RMM whose account-number reads take a while and are counted in flight.
+    struct SlowSites {
+        sites: usize,
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl RmmProvider for SlowSites {
+        fn source(&self) -> &'static str {
+            "slowrmm"
+        }
+        async fn sites(&self, _: Option<Cursor>) -> ProviderResult<Page<RmmSite>> {
+            let items = (0..self.sites)
+                .map(|i| RmmSite {
+                    uid: format!("site-{i}"),
+                    name: format!("Site {i}"),
+                    ..RmmSite::default()
+                })
+                .collect();
+            Ok(Page { items, next: None })
+        }
+        async fn site_account_number(&self, _: &str) -> ProviderResult<Option<String>> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(None)
+        }
+        async fn set_site_account_number(&self, _: &str, _: &str) -> ProviderResult<()> {
+            Err(ProviderError::Cancelled)
+        }
+        async fn site_devices(
+            &self,
+            _: &str,
+            _: Option<Cursor>,
+        ) -> ProviderResult<Page<RmmDevice>> {
+            Ok(Page {
+                items: vec![],
+                next: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn site_account_numbers_are_read_several_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect_sqlite_dir(dir.path()).await.unwrap();
+        db.migrate().await.unwrap();
+        let rmm = SlowSites {
+            sites: 20,
+            in_flight: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        };
+        let ctx = JobContext {
+            db: db.clone(),
+            cancel: crate::sync::Cancel::new(),
+            progress: Arc::new(Progress::default()),
+        };
+        let run = Run {
+            db: &db,
+            ctx: &ctx,
+            provider: "slowrmm",
+            kind: "rmm",
+        };
+        rmm_sync(&run, &rmm).await.unwrap();
+        assert_eq!(rmm.most.load(Ordering::SeqCst), SITE_CONCURRENCY);
+        let sites = ctx.progress.counts()["sites"];
+        assert_eq!(sites.skipped, 20, "no site has an account number");
+    }
 }
