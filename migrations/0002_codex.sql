@@ -240,10 +240,11 @@ CREATE INDEX tickets_agent ON tickets(agent_id);
 -- `/codex/api/ticket/{external id}` looks tickets up by PSA id without the source.
 CREATE INDEX tickets_external_id ON tickets(external_id);
 CREATE INDEX tickets_created ON tickets(created_at);
--- The default ticket list (live tickets, newest update first) walks this index instead
--- of sorting 100,000 rows (SQLite: 1 ms instead of 220 ms on the demo data); counts of
--- live tickets read it alone. Per-company lists use tickets_company.
-CREATE INDEX tickets_live ON tickets(deleted_at, last_updated_at {DESC_NULLS_LAST});
+-- The default ticket list (live tickets, newest update first) walks this partial index
+-- instead of sorting 100,000 rows (demo data: SQLite 3 ms instead of 220 ms, PostgreSQL
+-- 1 ms instead of 300 ms); counts of live tickets read it alone. A partial index, because
+-- PostgreSQL does not order by the columns after an `IS NULL` one.
+CREATE INDEX tickets_live ON tickets(last_updated_at {DESC_NULLS_LAST}, id DESC) WHERE deleted_at IS NULL;
 
 CREATE TABLE ticket_time_entries (
     id {PK},
