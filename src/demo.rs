@@ -121,7 +121,10 @@ pub async fn generate_report(db: &Db, args: &DemoArgs) -> anyhow::Result<DemoRep
     tx.commit().await?;
     // Fresh statistics, so the planners see 100,000 tickets rather than an empty table
     // (PostgreSQL otherwise sorts whole tables until autovacuum gets round to it).
-    sqlx::query("ANALYZE").execute(&db.pool).await.context("analyzing demo data")?;
+    sqlx::query("ANALYZE")
+        .execute(&db.pool)
+        .await
+        .context("analyzing demo data")?;
     report.millis = started.elapsed().as_millis();
     Ok(report)
 }
