@@ -527,3 +527,104 @@ both!(ctrl_c_cancels_the_job_cleanly, |env| {
         .unwrap();
     assert_eq!(locks, 0);
 });
+
+both!(
+    a_sync_killed_mid_way_resumes_on_the_next_run_and_converges,
+    |env| {
+        let sim = start_sim();
+        env.write_config(&sim.toml);
+        env.ok(&[
+            "sync",
+            "psa",
+            "--provider",
+            "freshservice",
+            "--type",
+            "base",
+        ]);
+        // Slow answers, so the ticket sync is still writing when it is killed.
+        let faults = |body: serde_json::Value| {
+            let url = format!("{}/_sim/faults", sim.base);
+            async move {
+                let r = reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        };
+        faults(serde_json::json!({"slow_rate": 1.0, "slow_ms": 700})).await;
+        let mut child = env
+            .command(&[
+                "sync",
+                "psa",
+                "--provider",
+                "freshservice",
+                "--type",
+                "tickets",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+                .fetch_one(&env.db().await.pool)
+                .await
+                .unwrap();
+            if written > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no ticket was written");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // SIGKILL: no chance to record anything; the job row still says running.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        faults(serde_json::json!({})).await;
+
+        // The next run takes the dead process's lock at once, marks its job interrupted
+        // and finishes the work.
+        let out = env.ok(&[
+            "sync",
+            "psa",
+            "--provider",
+            "freshservice",
+            "--type",
+            "tickets",
+        ]);
+        assert!(out.contains("freshservice tickets: completed"), "{out}");
+        let jobs = job_statuses(&env).await;
+        let tickets: Vec<_> = jobs.iter().filter(|(k, _, _)| k == "tickets").collect();
+        assert_eq!(tickets.len(), 2, "{jobs:?}");
+        assert_eq!(tickets[0].2, "failed", "{jobs:?}");
+        assert_eq!(tickets[1].2, "completed", "{jobs:?}");
+        let error: String = sqlx::query_scalar(
+            "SELECT error FROM sync_jobs WHERE kind = 'tickets' ORDER BY id LIMIT 1",
+        )
+        .fetch_one(&env.db().await.pool)
+        .await
+        .unwrap();
+        assert!(error.contains("interrupted"), "{error}");
+
+        // Converged: re-reading everything finds nothing to change.
+        let out = env.ok(&[
+            "sync",
+            "psa",
+            "--provider",
+            "freshservice",
+            "--type",
+            "tickets",
+            "--full",
+        ]);
+        let t = figures(&out, "tickets");
+        assert_eq!(
+            (t["created"], t["updated"], t["failed"]),
+            (0, 0, 0),
+            "{out}"
+        );
+        assert!(t["unchanged"] > 0, "{out}");
+    }
+);

@@ -245,24 +245,31 @@ async fn take_lock(
     let stale_before = time::to_db(
         chrono::Utc::now() - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default(),
     );
-    let holder: Option<i64> = sqlx::query(
-        "SELECT job_id FROM sync_locks WHERE provider = $1 AND kind = $2 AND heartbeat_at < $3",
+    let Some(holder) = sqlx::query(
+        "SELECT job_id, node_id, heartbeat_at FROM sync_locks WHERE provider = $1 AND kind = $2",
     )
     .bind(provider)
     .bind(kind)
-    .bind(&stale_before)
     .fetch_optional(&db.pool)
     .await?
-    .map(|r| r.try_get(0))
-    .transpose()?;
-    let Some(dead_job) = holder else {
+    else {
         return Ok(false);
     };
-    // Compare-and-swap on the stale heartbeat: of two nodes taking over, one wins.
+    let dead_job: i64 = holder.try_get("job_id")?;
+    let holder_node: String = holder.try_get("node_id")?;
+    let beat: String = holder.try_get("heartbeat_at")?;
+    let why = if beat < stale_before {
+        "its node stopped sending heartbeats"
+    } else if process_gone(&holder_node) {
+        "its process on this machine is gone"
+    } else {
+        return Ok(false);
+    };
+    // Compare-and-swap on the heartbeat we saw: of two nodes taking over, one wins.
     let mut tx = db.pool.begin().await?;
     let taken = sqlx::query(
         "UPDATE sync_locks SET job_id = $1, node_id = $2, heartbeat_at = $3 \
-         WHERE provider = $4 AND kind = $5 AND job_id = $6 AND heartbeat_at < $7",
+         WHERE provider = $4 AND kind = $5 AND job_id = $6 AND heartbeat_at = $7",
     )
     .bind(job_id)
     .bind(node)
@@ -270,15 +277,34 @@ async fn take_lock(
     .bind(provider)
     .bind(kind)
     .bind(dead_job)
-    .bind(&stale_before)
+    .bind(&beat)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if taken == 1 {
-        mark_interrupted(&mut tx, dead_job, "its node stopped sending heartbeats").await?;
+        mark_interrupted(&mut tx, dead_job, why).await?;
     }
     tx.commit().await?;
     Ok(taken == 1)
+}
+
+/// Whether a lock holder's node id (`<host>-<pid>-<random>`, see `SyncService`) names a
+/// process of this machine that no longer exists: a `hivematrix sync` killed with
+/// SIGKILL need not block the next run for the whole heartbeat timeout. Only answers
+/// yes when it can see the process table.
+fn process_gone(node_id: &str) -> bool {
+    let mut parts = node_id.rsplitn(3, '-');
+    let (Some(_random), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let proc_table = std::path::Path::new("/proc/self").exists();
+    proc_table
+        && host == super::hostname()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 async fn mark_interrupted(conn: &mut sqlx::AnyConnection, job_id: i64, why: &str) -> AppResult<()> {

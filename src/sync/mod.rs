@@ -120,7 +120,7 @@ pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<en
     Ok(c)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
