@@ -56,6 +56,15 @@ impl Engine {
         self.read().psa.keys().cloned().collect()
     }
 
+    /// Link templates of every configured PSA, by source name.
+    pub fn psa_links(&self) -> BTreeMap<String, Option<super::provider::PsaLinks>> {
+        self.read()
+            .psa
+            .iter()
+            .map(|(name, p)| (name.clone(), p.web_links()))
+            .collect()
+    }
+
     pub fn rmm_names(&self) -> Vec<String> {
         self.read().rmm.keys().cloned().collect()
     }

@@ -439,6 +439,16 @@ impl PsaProvider for FreshserviceClient {
         Some(self.api.stats.clone())
     }
 
+    fn web_links(&self) -> Option<super::provider::PsaLinks> {
+        let web = self.config.url.trim_end_matches('/');
+        Some(super::provider::PsaLinks {
+            name: "Freshservice".into(),
+            ticket_url_template: format!("{web}/a/tickets/{{ticket_id}}"),
+            company_url_template: format!("{web}/a/admin/departments/{{company_id}}"),
+            contact_url_template: format!("{web}/a/requesters/{{contact_id}}"),
+        })
+    }
+
     fn source(&self) -> &'static str {
         VENDOR
     }

@@ -245,6 +245,16 @@ pub enum ProviderError {
 
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
+/// Link templates into a PSA's web pages; `{ticket_id}`, `{company_id}` and
+/// `{contact_id}` are replaced with the PSA's own ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PsaLinks {
+    pub name: String,
+    pub ticket_url_template: String,
+    pub company_url_template: String,
+    pub contact_url_template: String,
+}
+
 /// A professional-services automation tool: companies, contacts, agents, tickets.
 #[async_trait]
 pub trait PsaProvider: Send + Sync {
@@ -252,6 +262,11 @@ pub trait PsaProvider: Send + Sync {
     fn source(&self) -> &'static str;
     /// The client's request counters (cumulative), for a job's request figures.
     fn request_stats(&self) -> Option<std::sync::Arc<super::http::RequestStats>> {
+        None
+    }
+    /// Where people open the PSA's own pages: `{url}` in the link templates of
+    /// `/codex/api/psa/config` (tickets, companies, contacts).
+    fn web_links(&self) -> Option<PsaLinks> {
         None
     }
     async fn companies(&self, cursor: Option<Cursor>) -> ProviderResult<Page<PsaCompany>>;

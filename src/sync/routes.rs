@@ -277,6 +277,34 @@ pub async fn status(
     })))
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PsaConfig {
+    /// Per configured PSA: its link templates (null when the client has none).
+    #[schema(value_type = Object)]
+    pub providers: std::collections::BTreeMap<String, Option<super::provider::PsaLinks>>,
+    /// The PSA used when none is named (the only one configured), if any.
+    pub default_provider: Option<String>,
+}
+
+/// Which PSAs are configured and how to link into their pages (Beacon's ticket links).
+/// Secrets are never part of it.
+#[utoipa::path(get, path = "/codex/api/psa/config", tag = "sync",
+    responses((status = 200, body = PsaConfig), (status = 403, body = crate::error::Problem)))]
+pub async fn psa_config(
+    State(state): State<AppState>,
+    who: Principal,
+) -> AppResult<Json<PsaConfig>> {
+    who.require_staff()?;
+    let providers = state.sync.engine.psa_links();
+    let default_provider = (providers.len() == 1)
+        .then(|| providers.keys().next().cloned())
+        .flatten();
+    Ok(Json(PsaConfig {
+        providers,
+        default_provider,
+    }))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sync_psa))
@@ -287,6 +315,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job))
         .routes(routes!(cancel_job))
         .routes(routes!(status))
+        .routes(routes!(psa_config))
         .routes(routes!(super::schedule::list_schedules))
         .routes(routes!(super::schedule::update_schedule))
         .route(

@@ -108,6 +108,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("GET", "/codex/api/ticket/{id}", "/codex/api/ticket/{ticket_ext_other}?source=manual", OtherCompany),
         ("POST", "/codex/api/ticket/{id}/update", "/codex/api/ticket/{ticket_own}/update", Master),
         ("GET", "/codex/api/psa/agents", "/codex/api/psa/agents", Staff),
+        ("GET", "/codex/api/psa/config", "/codex/api/psa/config", Staff),
         ("GET", "/codex/api/psa/tickets", "/codex/api/psa/tickets", Scoped),
         // Billing plans, features, options.
         ("GET", "/codex/api/billing-plans", "/codex/api/billing-plans", Staff),

@@ -130,6 +130,16 @@ both!(
         let admin = app.admin().await;
         let (sim, base) = start_sim().await;
         connect(&app, &sim, &base);
+        let (s, config) = app.get("/codex/api/psa/config", &admin).await;
+        assert_eq!(s, StatusCode::OK, "{config}");
+        assert_eq!(config["default_provider"], "freshservice");
+        assert_eq!(
+            config["providers"]["freshservice"]["ticket_url_template"],
+            format!("{base}/freshservice/a/tickets/{{ticket_id}}")
+        );
+        assert!(!config
+            .to_string()
+            .contains(&sim.config.credentials.freshservice_api_key));
 
         // Base: companies with account numbers, contacts with their links, agents.
         let job = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
