@@ -1351,10 +1351,9 @@ pub async fn list_assets(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_asset(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     JsonBody(input): JsonBody<AssetInput>,
 ) -> AppResult<(StatusCode, Json<Asset>)> {
-    who.require_master_write()?;
     Ok((
         StatusCode::CREATED,
         Json(create(&state.db, &who, &input).await?),
@@ -1379,11 +1378,10 @@ pub async fn get_asset(
               (status = 422, body = crate::error::Problem)))]
 pub async fn update_asset(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<AssetInput>,
 ) -> AppResult<Json<Asset>> {
-    who.require_master_write()?;
     Ok(Json(update(&state.db, &who, id, &input).await?))
 }
 

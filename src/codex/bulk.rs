@@ -621,9 +621,7 @@ fn company(r: &AnyRow) -> Result<BulkCompany, sqlx::Error> {
 
 /// TiB with two decimals, the original's `backup_usage_tb` text (the assets API's
 /// rule, half to even on exact decimals).
-pub fn backup_tb(bytes: i64) -> String {
-    super::assets::backup_tb(bytes)
-}
+pub use super::assets::backup_tb;
 
 fn location(r: &AnyRow) -> Result<BulkLocation, sqlx::Error> {
     Ok(BulkLocation {

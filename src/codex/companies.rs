@@ -1366,10 +1366,9 @@ pub fn uri_str(uri: &axum::http::Uri) -> &str {
               (status = 422, body = crate::error::Problem)))]
 pub async fn create_company(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     JsonBody(input): JsonBody<CompanyInput>,
 ) -> AppResult<(StatusCode, Json<Company>)> {
-    who.require_master_write()?;
     let c = create(&state.db, &who, &input).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -1393,11 +1392,10 @@ pub async fn get_company(
               (status = 422, body = crate::error::Problem)))]
 pub async fn update_company(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(account_number): Path<String>,
     JsonBody(input): JsonBody<CompanyInput>,
 ) -> AppResult<Json<Company>> {
-    who.require_master_write()?;
     Ok(Json(
         update(&state.db, &who, &account_number, &input).await?,
     ))
@@ -1420,7 +1418,7 @@ pub async fn delete_company(
 /// The original's `PUT /companies/<acct>/update`: same as the PUT above, original envelope.
 pub async fn update_company_legacy(
     state: State<AppState>,
-    who: Principal,
+    who: crate::auth::MasterWriter,
     path: Path<String>,
     body: JsonBody<CompanyInput>,
 ) -> AppResult<Json<serde_json::Value>> {

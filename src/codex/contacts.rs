@@ -1622,10 +1622,9 @@ pub async fn list_contacts(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_contact(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     JsonBody(input): JsonBody<ContactInput>,
 ) -> AppResult<(StatusCode, Json<Contact>)> {
-    who.require_master_write()?;
     Ok((
         StatusCode::CREATED,
         Json(create(&state.db, &who, &input).await?),
@@ -1650,11 +1649,10 @@ pub async fn get_contact(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_contact(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<ContactInput>,
 ) -> AppResult<Json<Contact>> {
-    who.require_master_write()?;
     Ok(Json(update(&state.db, &who, id, &input).await?))
 }
 
@@ -1665,7 +1663,7 @@ pub async fn update_contact(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn patch_contact(
     state: State<AppState>,
-    who: Principal,
+    who: crate::auth::MasterWriter,
     id: Path<i64>,
     body: JsonBody<ContactInput>,
 ) -> AppResult<Json<Contact>> {
@@ -1756,7 +1754,7 @@ pub async fn company_users(
 /// The original's `PUT /contacts/<id>/update`: same as the PUT above, original envelope.
 pub async fn update_contact_legacy(
     state: State<AppState>,
-    who: Principal,
+    who: crate::auth::MasterWriter,
     id: Path<i64>,
     body: JsonBody<ContactInput>,
 ) -> AppResult<Json<Value>> {

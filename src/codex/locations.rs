@@ -378,7 +378,7 @@ pub async fn list_locations(
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_location(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(account_number): Path<String>,
     JsonBody(input): JsonBody<LocationInput>,
 ) -> AppResult<(StatusCode, Json<Location>)> {
@@ -407,7 +407,7 @@ pub async fn get_location(
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_location(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path((account_number, id)): Path<(String, i64)>,
     JsonBody(input): JsonBody<LocationInput>,
 ) -> AppResult<Json<Location>> {
@@ -422,7 +422,7 @@ pub async fn update_location(
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn patch_location(
     state: State<AppState>,
-    who: Principal,
+    who: crate::auth::MasterWriter,
     path: Path<(String, i64)>,
     body: JsonBody<LocationInput>,
 ) -> AppResult<Json<Location>> {
@@ -460,7 +460,7 @@ pub async fn list_locations_legacy(
 /// The original's `POST /companies/<acct>/locations`: 200 `{success, location}`.
 pub async fn create_location_legacy(
     state: State<AppState>,
-    who: Principal,
+    who: crate::auth::MasterWriter,
     path: Path<String>,
     body: JsonBody<LocationInput>,
 ) -> AppResult<Json<Value>> {

@@ -2210,10 +2210,9 @@ pub async fn list_plans(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_plan_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     JsonBody(input): JsonBody<PlanInput>,
 ) -> AppResult<(StatusCode, Json<Plan>)> {
-    who.require_billing_write()?;
     Ok((
         StatusCode::CREATED,
         Json(create_plan(&state.db, &who, &input).await?),
@@ -2244,11 +2243,10 @@ pub async fn get_plan_handler(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_plan_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<PlanInput>,
 ) -> AppResult<Json<Plan>> {
-    who.require_billing_write()?;
     Ok(Json(update_plan(&state.db, &who, id, &input).await?))
 }
 
@@ -2293,11 +2291,10 @@ async fn named_plan(db: &Db, name: &str, term: &str) -> AppResult<Plan> {
               (status = 422, body = crate::error::Problem)))]
 pub async fn put_plan_features(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     Path(id): Path<i64>,
     JsonBody(features): JsonBody<BTreeMap<String, Option<String>>>,
 ) -> AppResult<Json<Plan>> {
-    who.require_billing_write()?;
     Ok(Json(
         set_plan_features(&state.db, &who, id, &features).await?,
     ))
@@ -2352,11 +2349,10 @@ pub struct ImportQuery {
               (status = 422, body = crate::error::Problem)))]
 pub async fn import_plans(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     QueryParams(q): QueryParams<ImportQuery>,
     JsonBody(doc): JsonBody<Value>,
 ) -> AppResult<Json<ImportReport>> {
-    who.require_billing_write()?;
     let dry_run = q.dry_run.unwrap_or(false);
     Ok(Json(import_document(&state.db, &who, &doc, dry_run).await?))
 }
@@ -2387,10 +2383,9 @@ pub async fn list_options(
               (status = 422, body = crate::error::Problem)))]
 pub async fn create_option_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     JsonBody(input): JsonBody<OptionInput>,
 ) -> AppResult<(StatusCode, Json<FeatureOption>)> {
-    who.require_billing_write()?;
     Ok((
         StatusCode::CREATED,
         Json(create_option(&state.db, &who, &input).await?),
@@ -2404,11 +2399,10 @@ pub async fn create_option_handler(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_option_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<OptionInput>,
 ) -> AppResult<Json<FeatureOption>> {
-    who.require_billing_write()?;
     Ok(Json(update_option(&state.db, &who, id, &input).await?))
 }
 
@@ -2456,10 +2450,9 @@ pub async fn list_categories(
               (status = 422, body = crate::error::Problem)))]
 pub async fn create_category_handler(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     JsonBody(input): JsonBody<CategoryInput>,
 ) -> AppResult<(StatusCode, Json<FeatureCategory>)> {
-    who.require_billing_write()?;
     Ok((
         StatusCode::CREATED,
         Json(create_category(&state.db, &who, &input).await?),
@@ -2494,11 +2487,10 @@ pub async fn get_overrides(
               (status = 422, body = crate::error::Problem)))]
 pub async fn put_overrides(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::BillingWriter(who): crate::auth::BillingWriter,
     Path(account_number): Path<String>,
     JsonBody(raw): JsonBody<BTreeMap<String, Option<String>>>,
 ) -> AppResult<Json<EffectiveFeatures>> {
-    who.require_billing_write()?;
     let c = companies::visible(&state.db, &who, &account_number).await?;
     Ok(Json(replace_overrides(&state.db, &who, &c, &raw).await?))
 }

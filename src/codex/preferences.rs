@@ -333,11 +333,10 @@ pub async fn get_user_settings(
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn put_user_settings(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::AdminOnly(who): crate::auth::AdminOnly,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<PreferencesInput>,
 ) -> AppResult<Json<SettingsSaved>> {
-    who.require_admin()?;
     let user = users::get(&state.db, id).await?;
     let p = save(&state.db, &who, id, &input).await?;
     Ok(saved(Settings::new(id, &user.name, &user.email, p)))

@@ -109,10 +109,9 @@ async fn trigger(
               (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn sync_psa(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::AdminOnly(who): crate::auth::AdminOnly,
     OptionalJsonBody(input): OptionalJsonBody<TriggerInput>,
 ) -> AppResult<(StatusCode, Json<Triggered>)> {
-    who.require_admin()?;
     let provider = pick_provider(
         &state.sync.engine.psa_names(),
         input.provider.as_deref(),
@@ -127,10 +126,9 @@ pub async fn sync_psa(
               (status = 409, body = crate::error::Problem)))]
 pub async fn sync_tickets(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     OptionalJsonBody(input): OptionalJsonBody<TriggerInput>,
 ) -> AppResult<(StatusCode, Json<Triggered>)> {
-    who.require_master_write()?;
     if input.full && input.light {
         return Err(AppError::invalid(
             "light",
@@ -156,10 +154,9 @@ pub async fn sync_tickets(
               (status = 409, body = crate::error::Problem)))]
 pub async fn sync_rmm(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::AdminOnly(who): crate::auth::AdminOnly,
     OptionalJsonBody(input): OptionalJsonBody<TriggerInput>,
 ) -> AppResult<(StatusCode, Json<Triggered>)> {
-    who.require_admin()?;
     let provider = pick_provider(
         &state.sync.engine.rmm_names(),
         input.provider.as_deref(),
@@ -174,10 +171,9 @@ pub async fn sync_rmm(
               (status = 409, body = crate::error::Problem)))]
 pub async fn push_account_numbers(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::AdminOnly(who): crate::auth::AdminOnly,
     OptionalJsonBody(input): OptionalJsonBody<TriggerInput>,
 ) -> AppResult<(StatusCode, Json<Triggered>)> {
-    who.require_admin()?;
     let provider = pick_provider(
         &state.sync.engine.rmm_names(),
         input.provider.as_deref(),

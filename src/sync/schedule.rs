@@ -222,11 +222,10 @@ pub async fn list_schedules(
               (status = 422, body = crate::error::Problem)))]
 pub async fn update_schedule(
     State(state): State<AppState>,
-    who: Principal,
+    _admin: crate::auth::AdminOnly,
     Path((provider, kind)): Path<(String, String)>,
     JsonBody(input): JsonBody<ScheduleInput>,
 ) -> AppResult<Json<Schedule>> {
-    who.require_admin()?;
     ensure_defaults(
         &state.db,
         &state.sync.engine.psa_names(),

@@ -55,10 +55,9 @@ pub async fn list_tickets(
               (status = 422, body = crate::error::Problem)))]
 pub async fn create_ticket(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     JsonBody(input): JsonBody<TicketInput>,
 ) -> AppResult<(StatusCode, Json<Ticket>)> {
-    who.require_master_write()?;
     let t = create_manual(&state.db, &who, &input).await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
@@ -82,11 +81,10 @@ pub async fn get_ticket_by_row(
               (status = 422, body = crate::error::Problem)))]
 pub async fn update_ticket(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<TicketInput>,
 ) -> AppResult<Json<Ticket>> {
-    who.require_master_write()?;
     Ok(Json(update_manual(&state.db, &who, id, &input).await?))
 }
 
@@ -119,11 +117,10 @@ pub async fn get_ticket(
               (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn post_ticket_update(
     State(state): State<AppState>,
-    who: Principal,
+    crate::auth::MasterWriter(who): crate::auth::MasterWriter,
     Path(id): Path<i64>,
     JsonBody(input): JsonBody<TicketUpdate>,
 ) -> AppResult<Json<TicketUpdateResult>> {
-    who.require_master_write()?;
     let ticket = quick_update(&state.db, &who, id, &input).await?;
     Ok(Json(TicketUpdateResult {
         success: true,
