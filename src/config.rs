@@ -20,6 +20,15 @@ pub struct Settings {
     /// that one config file serves every version of the binary.
     pub psa: Option<toml::Value>,
     pub rmm: Option<toml::Value>,
+    pub beacon: BeaconSettings,
+}
+
+/// `[beacon]`: which PSA group's tickets form the Professional Services board.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BeaconSettings {
+    /// The PSA group id; unset = Helpdesk shows every ticket.
+    pub professional_services_group: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,6 +59,7 @@ impl Default for Settings {
             max_body_bytes: 16 * 1024 * 1024,
             psa: None,
             rmm: None,
+            beacon: BeaconSettings::default(),
         }
     }
 }

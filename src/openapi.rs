@@ -46,6 +46,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::audit::list))
         .merge(crate::codex::routes())
         .merge(crate::sync::routes::routes())
+        .merge(crate::beacon::http::routes())
 }
 
 /// `/openapi.json` and the viewer at `/docs`.

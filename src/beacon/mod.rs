@@ -3,8 +3,11 @@
 //! worst problems first. This module holds the pure categorisation (`rules`) over its
 //! own input and output types (`model`), so the rules are pinned by unit tests and one
 //! computed board can be shared by every open screen; feeding it Codex tickets and
-//! serving pages build on top of `build_board`.
+//! `feed` loads Codex's active tickets and shares one computed board between requests,
+//! `http` serves `/codex/api/tickets/active`.
 
+pub mod feed;
+pub mod http;
 pub mod model;
 pub mod rules;
 

@@ -97,7 +97,7 @@ impl Default for BoardSettings {
 }
 
 /// Which tickets a board shows. `All` is for the Codex endpoint, which has no split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BoardView {
     Helpdesk,

@@ -19,7 +19,7 @@ mod agents;
 mod codes;
 mod edit;
 mod http;
-mod store;
+pub mod store;
 
 pub use agents::{
     display_name as agent_display_name, list_agents, mark_missing_agents, upsert_agent, AgentQuery,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// Sync jobs: the engine with this node's vendor clients, and the worker's bell.
     pub sync: Arc<crate::sync::SyncService>,
+    /// Beacon's computed boards, shared by every open screen on this node.
+    pub beacon: Arc<crate::beacon::feed::BoardCache>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
                     crate::sync::engine::Connectors::default()
                 }),
             )),
+            beacon: Arc::default(),
             db,
             settings: Arc::new(settings),
             metrics: Arc::new(metrics::Metrics::default()),

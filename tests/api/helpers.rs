@@ -19,6 +19,8 @@ pub struct TestApp {
     pub db: Db,
     /// The app's sync service: tests plug vendor clients into its engine.
     pub sync: std::sync::Arc<hivematrix::sync::SyncService>,
+    /// The app's Beacon board cache (tests count its computations).
+    pub beacon: std::sync::Arc<hivematrix::beacon::feed::BoardCache>,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -50,6 +52,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     db.migrate().await.expect("migrate");
     let state = AppState::new(db.clone(), settings);
     let sync = state.sync.clone();
+    let beacon = state.beacon.clone();
     let app = hivematrix::build_app(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -69,6 +72,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
         base: format!("http://{addr}"),
         db,
         sync,
+        beacon,
         client,
         _dir: dir,
     })

@@ -5,6 +5,7 @@ mod helpers;
 
 mod assets;
 mod auth;
+mod beacon;
 mod bulk;
 mod companies;
 mod contacts;

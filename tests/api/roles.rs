@@ -101,6 +101,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         // Tickets and PSA agents.
         ("GET", "/codex/api/tickets", "/codex/api/tickets", Scoped),
         ("POST", "/codex/api/tickets", "/codex/api/tickets", Master),
+        ("GET", "/codex/api/tickets/active", "/codex/api/tickets/active", Staff),
         ("GET", "/codex/api/tickets/{id}", "/codex/api/tickets/{ticket_own}", Scoped),
         ("GET", "/codex/api/tickets/{id}", "/codex/api/tickets/{ticket_other}", OtherCompany),
         ("PUT", "/codex/api/tickets/{id}", "/codex/api/tickets/{ticket_own}", Master),

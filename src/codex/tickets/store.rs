@@ -601,3 +601,16 @@ pub async fn list_for_companies(
     }
     Ok(out)
 }
+
+/// A cheap fingerprint of the ticket table (row count and newest row write): it
+/// changes whenever a sync, webhook or manual edit writes a ticket, so a computed board
+/// can be shared until it does. Works across app nodes because it is read from the
+/// database, not from this node's memory.
+pub async fn change_signature(db: &Db) -> AppResult<(i64, Option<String>)> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n, MAX(row_updated_at) AS newest FROM tickets",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("newest")?))
+}

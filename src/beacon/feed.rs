@@ -1,0 +1,138 @@
+//! Feeding the board: Codex's active tickets turned into `BoardTicket`s, and the
+//! shared cache that lets many open boards cost one computation. A computed board is
+//! reused while the ticket table's change signature (row count + newest write, read from
+//! the database so every app node sees the same) is unchanged and it is younger than
+//! `MAX_AGE` (SLA texts and ages are relative to "now", so they must not go stale).
+
+use super::model::{AgentFilter, BoardSettings, BoardTicket, BoardView};
+use super::rules::build_board;
+use crate::codex::tickets::{store, Ticket};
+use crate::error::AppResult;
+use crate::time::from_db;
+use crate::Db;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long one computed board is served before its ages and SLA texts are redone.
+pub const MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The sync kinds whose completion counts as "the last ticket sync".
+const TICKET_SYNC_KINDS: &[&str] = &["tickets", "tickets_light"];
+
+/// Codex's ticket as the board rules see it.
+pub fn board_ticket(t: &Ticket) -> BoardTicket {
+    let at = |s: &Option<String>| s.as_deref().and_then(from_db);
+    BoardTicket {
+        external_id: t.external_id.clone(),
+        source: t.external_source.clone(),
+        ticket_number: t.ticket_number.clone(),
+        subject: t.subject.clone(),
+        description_text: t.description_text.clone(),
+        status: t.status.clone(),
+        status_id: t.status_id,
+        status_text: t.status_text.clone(),
+        priority: t.priority.clone(),
+        priority_id: t.priority_id,
+        ticket_type: t.ticket_type.clone(),
+        company_id: t.company_account_number.clone(),
+        requester_id: t.requester_external_id.clone(),
+        requester_email: t.requester_email.clone(),
+        requester_name: t.requester_name.clone(),
+        contact_name: None,
+        responder_id: t.responder_external_id.clone(),
+        agent_name: t.agent_name.clone(),
+        group_id: t.group_external_id.clone(),
+        created_at: at(&t.created_at),
+        last_updated_at: at(&t.last_updated_at),
+        fr_due_by: at(&t.fr_due_by),
+        due_by: at(&t.due_by),
+        first_responded_at: at(&t.first_responded_at),
+        agent_responded_at: at(&t.agent_responded_at),
+        minutes_spent: t.minutes_spent,
+    }
+}
+
+/// One computed board body, shared by every request that asks for the same view and
+/// agent filter while it is fresh.
+struct Cached {
+    signature: (i64, Option<String>),
+    computed: Instant,
+    body: Arc<serde_json::Value>,
+}
+
+/// Per app node: computed Codex board envelopes keyed by (view, agent filter), plus how
+/// many times a board was actually computed (the benchmark and tests read it).
+#[derive(Default)]
+pub struct BoardCache {
+    entries: Mutex<HashMap<(BoardView, String), Cached>>,
+    computations: std::sync::atomic::AtomicU64,
+}
+
+impl BoardCache {
+    /// How many boards this node has computed (not served from the cache).
+    pub fn computations(&self) -> u64 {
+        self.computations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The `/codex/api/tickets/active` body for a view and agent filter: from the cache
+    /// when the tickets have not changed and it is fresh, else computed and stored.
+    pub async fn codex_envelope(
+        &self,
+        db: &Db,
+        settings: &BoardSettings,
+        view: BoardView,
+        agent: &AgentFilter,
+    ) -> AppResult<Arc<serde_json::Value>> {
+        let key = (view, agent_key(agent));
+        let signature = store::change_signature(db).await?;
+        if let Some(hit) = self.fresh(&key, &signature) {
+            return Ok(hit);
+        }
+        let tickets: Vec<BoardTicket> = store::list_active(db)
+            .await?
+            .iter()
+            .map(board_ticket)
+            .collect();
+        let last_sync = crate::sync::jobs::last_completed_at(db, TICKET_SYNC_KINDS)
+            .await?
+            .as_deref()
+            .and_then(from_db);
+        let board = build_board(&tickets, chrono::Utc::now(), settings, view, agent);
+        let body = Arc::new(
+            serde_json::to_value(board.codex_envelope(last_sync)).map_err(anyhow::Error::from)?,
+        );
+        self.computations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut entries = self.entries.lock().expect("board cache poisoned");
+        entries.insert(
+            key,
+            Cached {
+                signature,
+                computed: Instant::now(),
+                body: body.clone(),
+            },
+        );
+        Ok(body)
+    }
+
+    fn fresh(
+        &self,
+        key: &(BoardView, String),
+        signature: &(i64, Option<String>),
+    ) -> Option<Arc<serde_json::Value>> {
+        let entries = self.entries.lock().expect("board cache poisoned");
+        entries
+            .get(key)
+            .filter(|c| &c.signature == signature && c.computed.elapsed() < MAX_AGE)
+            .map(|c| c.body.clone())
+    }
+}
+
+fn agent_key(agent: &AgentFilter) -> String {
+    match agent {
+        AgentFilter::All => String::new(),
+        AgentFilter::Unassigned => "\u{0}unassigned".into(),
+        AgentFilter::Agent(id) => id.clone(),
+    }
+}
