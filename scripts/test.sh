@@ -33,3 +33,26 @@ fi
 
 step "cargo nextest run (unit + HTTP integration tests)"
 cargo nextest run --workspace --no-fail-fast "${filter[@]}"
+
+# Browser tests: headless system Chromium driven by playwright-core (e2e/) against a
+# real `hivematrix serve`. Chromium and the npm package are installed when missing;
+# when both are present this needs no network. Screenshots of failing steps and the
+# server log are kept in ci-artifacts/e2e/.
+step "browser tests (e2e/: playwright-core + Chromium)"
+if [ "${HIVEMATRIX_SKIP_E2E:-}" = "1" ]; then
+  printf '\n  *** HIVEMATRIX_SKIP_E2E=1: the browser tests are SKIPPED ***\n\n'
+  exit 0
+fi
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null; }
+  fi
+  [ -x "$CHROMIUM" ] || { echo "Chromium not found at $CHROMIUM (install Debian's chromium package or set CHROMIUM)"; exit 1; }
+fi
+if [ ! -d e2e/node_modules/playwright-core ]; then
+  (cd e2e && npm ci --no-audit --no-fund --prefer-offline)
+fi
+cargo build --quiet --bin hivematrix
+node e2e/run.mjs

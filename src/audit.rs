@@ -3,6 +3,7 @@
 //! and its audit row commit or roll back together.
 
 use crate::auth::Principal;
+use crate::db::Db;
 use crate::error::AppResult;
 use crate::http::extract::QueryParams;
 use crate::http::pagination::Page;
@@ -63,7 +64,7 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     /// Entity kind: company, contact, asset, location, billing_plan, …
     pub entity: Option<String>,
@@ -102,17 +103,9 @@ pub struct AuditPage {
     pub offset: i64,
 }
 
-/// Filters the audit log (admin only), newest first.
-#[utoipa::path(get, path = "/codex/api/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 403, body = crate::error::Problem)))]
-pub async fn list(
-    State(state): State<AppState>,
-    principal: Principal,
-    OriginalUri(uri): OriginalUri,
-    QueryParams(q): QueryParams<AuditQuery>,
-) -> AppResult<(axum::http::HeaderMap, Json<AuditPage>)> {
-    principal.require_admin()?;
-    let page = Page::new(q.limit, q.offset, 100, 1000)?;
+/// One page of audit entries matching `q` (its `limit`/`offset` are ignored: `page`
+/// rules), newest first, and the total. The caller checks who may read them.
+pub async fn query(db: &Db, q: &AuditQuery, page: Page) -> AppResult<(Vec<AuditEntry>, i64)> {
     let since = q
         .since
         .as_deref()
@@ -137,7 +130,7 @@ pub async fn list(
         .bind(&q.action)
         .bind(&since)
         .bind(&until)
-        .fetch_one(&state.db.pool)
+        .fetch_one(&db.pool)
         .await?
         .try_get(0)?;
     let rows = sqlx::query(&format!(
@@ -152,7 +145,7 @@ pub async fn list(
     .bind(&until)
     .bind(page.limit)
     .bind(page.offset)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&db.pool)
     .await?;
     let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let entries = rows
@@ -173,6 +166,21 @@ pub async fn list(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((entries, total))
+}
+
+/// Filters the audit log (admin only), newest first.
+#[utoipa::path(get, path = "/codex/api/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 403, body = crate::error::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    OriginalUri(uri): OriginalUri,
+    QueryParams(q): QueryParams<AuditQuery>,
+) -> AppResult<(axum::http::HeaderMap, Json<AuditPage>)> {
+    principal.require_admin()?;
+    let page = Page::new(q.limit, q.offset, 100, 1000)?;
+    let (entries, total) = query(&state.db, &q, page).await?;
     let headers = page.headers(
         total,
         uri.path_and_query().map(|p| p.as_str()).unwrap_or(""),

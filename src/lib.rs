@@ -21,6 +21,7 @@ pub mod sim;
 pub mod sync;
 pub mod time;
 pub mod validate;
+pub mod web;
 
 pub use config::Settings;
 pub use db::Db;

@@ -5,10 +5,10 @@ use crate::error::{AppError, AppResult};
 use crate::http::AppState;
 use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use maud::{html, Markup, DOCTYPE};
+use maud::html;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -41,44 +41,43 @@ pub struct Me {
     pub csrf_token: Option<String>,
 }
 
-async fn login_page(Query(q): Query<LoginQuery>) -> Html<String> {
-    Html(page(None, q.next.as_deref().unwrap_or("/")).into_string())
+async fn login_page(ctx: crate::web::PublicCtx, Query(q): Query<LoginQuery>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    // Already signed in: no second login.
+    if ctx.principal.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    page(&ctx, None, &next).into_response()
 }
 
-fn page(error: Option<&str>, next: &str) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Log in · HiveMatrix" }
-                style { (maud::PreEscaped(LOGIN_CSS)) }
-            }
-            body {
-                main class="login" {
-                    h1 { "HiveMatrix" }
-                    @if let Some(e) = error { p class="error" role="alert" { (e) } }
-                    form method="post" action="/login" {
-                        input type="hidden" name="next" value=(next);
-                        label { "E-mail" input type="email" name="email" required autofocus autocomplete="username"; }
-                        label { "Password" input type="password" name="password" required autocomplete="current-password"; }
-                        button type="submit" { "Log in" }
-                    }
+/// The login form on the shared layout (no sidebar). There is no OIDC login in this
+/// build, so no identity-provider button is offered.
+fn page(ctx: &crate::web::PublicCtx, error: Option<&str>, next: &str) -> crate::web::Page {
+    let mut p = crate::web::Page::public(ctx, "Log in");
+    if let Some(e) = error {
+        p = p.flash(crate::web::Flash::error(e));
+    }
+    p.body(html! {
+        div class="card login" {
+            h1 { "Hive" span class="brand-accent" { "Matrix" } }
+            form method="post" action="/login" class="stack" {
+                input type="hidden" name="next" value=(next);
+                div class="field" {
+                    label for="email" { "E-mail" }
+                    input type="email" id="email" name="email" required autofocus autocomplete="username";
                 }
+                div class="field" {
+                    label for="password" { "Password" }
+                    input type="password" id="password" name="password" required autocomplete="current-password";
+                }
+                div class="actions" { button type="submit" { "Log in" } }
             }
         }
-    }
+    })
 }
 
-const LOGIN_CSS: &str = "body{font-family:system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0;background:#f4f2fa;color:#1d1b24}\
-.login{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;min-width:320px}\
-label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.5rem;margin-top:.3rem;box-sizing:border-box}\
-button{padding:.6rem 1.2rem;background:#5b3fc4;color:#fff;border:0;border-radius:6px;cursor:pointer}.error{color:#b00020}\
-@media (prefers-color-scheme:dark){body{background:#16141c;color:#eee}.login{background:#221f2b}}";
-
 /// Only same-site relative paths are followed after login (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".into(),
@@ -109,14 +108,16 @@ async fn login(State(state): State<AppState>, req: Request) -> AppResult<Respons
             .0
     };
     let next = safe_next(form.next.as_deref());
+    let ctx = crate::web::PublicCtx {
+        principal: None,
+        flash: None,
+        path: "/login".into(),
+        correlation_id: None,
+    };
     let user = match users::authenticate(&state.db, &form.email, &form.password).await {
         Ok(u) => u,
         Err(AppError::Unauthorized(msg)) if !is_json => {
-            return Ok((
-                StatusCode::UNAUTHORIZED,
-                Html(page(Some(&msg), &next).into_string()),
-            )
-                .into_response());
+            return Ok((StatusCode::UNAUTHORIZED, page(&ctx, Some(&msg), &next)).into_response());
         }
         Err(e) => return Err(e),
     };
@@ -183,7 +184,11 @@ async fn logout(
     if wants_json {
         return Ok((StatusCode::NO_CONTENT, out).into_response());
     }
-    Ok((out, Redirect::to("/login")).into_response())
+    let mut resp = crate::web::Flash::info("You are logged out.").redirect("/login");
+    for v in out.get_all(header::SET_COOKIE) {
+        resp.headers_mut().append(header::SET_COOKIE, v.clone());
+    }
+    Ok(resp)
 }
 
 /// Who am I (and, for cookie sessions, the CSRF token to use).

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod companies;
 pub mod contacts;
 pub mod locations;
+pub mod pages;
 pub mod patch;
 pub mod plans;
 pub mod preferences;

@@ -60,6 +60,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(crate::auth::routes::router())
         .merge(crate::health::router())
         .merge(crate::openapi::docs_router(openapi))
+        .merge(crate::web::router())
         .fallback(middleware::not_found)
         // Layers run outermost-last: the correlation id exists before anything logs,
         // and auth runs before the rate limiter so limits are per user.
@@ -76,6 +77,11 @@ pub fn build_app(state: AppState) -> Router {
             middleware::panic_response,
         ))
         .layer(axum::middleware::from_fn(middleware::finish_problems))
+        // Browsers asking for a page get finished problems as HTML error pages.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::errors::html_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::record,

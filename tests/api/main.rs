@@ -22,3 +22,4 @@ mod sync_freshservice;
 mod sync_jobs;
 mod sync_webhook;
 mod tickets;
+mod web;

@@ -342,3 +342,100 @@ both!(every_route_enforces_its_role_rule, |app| {
         wrong.join("\n")
     );
 });
+
+/// The page routes (HTML) and their rules: (method, path as registered, path as called,
+/// rule). `hivematrix::web::page_routes()` lists every page route; one missing here
+/// fails the test.
+#[rustfmt::skip]
+fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
+    use Rule::*;
+    vec![
+        ("GET", "/", "/", Anyone),
+        ("GET", "/settings", "/settings", Anyone),
+        ("POST", "/settings", "/settings", Anyone),
+        ("POST", "/settings/theme", "/settings/theme", Anyone),
+        ("GET", "/codex", "/codex", Scoped),
+        ("GET", "/codex/audit", "/codex/audit", Admin),
+    ]
+}
+
+both!(every_page_enforces_its_role_rule, |app| {
+    use hivematrix::web::Access;
+    let admin = app.admin().await;
+    let records = records(&app, &admin).await;
+    let own_id: i64 = records["own_id"].parse().unwrap();
+    let callers = [
+        (Role::Client, app.caller(Role::Client, Some(own_id)).await),
+        (Role::Billing, app.caller(Role::Billing, None).await),
+        (Role::Technician, app.caller(Role::Technician, None).await),
+        (Role::Admin, admin),
+    ];
+    let table = page_table();
+    let mut wrong = Vec::new();
+    // The registry and the table agree, rule for rule.
+    for r in hivematrix::web::page_routes() {
+        let expected = table
+            .iter()
+            .find(|(m, p, _, _)| *m == r.method && *p == r.path)
+            .map(|row| row.3);
+        let registered = match r.access {
+            Access::Public => Rule::Public,
+            Access::Anyone => Rule::Anyone,
+            Access::Scoped => Rule::Scoped,
+            Access::Staff => Rule::Staff,
+            Access::Master => Rule::Master,
+            Access::Billing => Rule::Billing,
+            Access::Admin => Rule::Admin,
+        };
+        if expected != Some(registered) {
+            wrong.push(format!(
+                "{} {}: registered {registered:?}, table {expected:?}",
+                r.method, r.path
+            ));
+        }
+    }
+    let html = |m: &str, path: &str, token: Option<&str>| {
+        let m = Method::from_bytes(m.as_bytes()).unwrap();
+        let mut req = app
+            .client
+            .request(m.clone(), app.url(path))
+            .header("accept", "text/html");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if m == Method::POST {
+            req = req.form(&[("x", "")]);
+        }
+        async move { req.send().await.expect("request").status() }
+    };
+    for (method, _, template, rule) in &table {
+        let path = fill(template, &records, "nobody@example.com");
+        let s = html(method, &path, None).await;
+        let anon_ok = match (rule, *method) {
+            (Rule::Public, _) => s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN,
+            // Browsers are sent to the login page; posts without a session get 401.
+            (_, "GET") => s == StatusCode::SEE_OTHER,
+            _ => s == StatusCode::UNAUTHORIZED,
+        };
+        if !anon_ok {
+            wrong.push(format!("{method} {path} without a login: {s}"));
+        }
+        for (role, who) in &callers {
+            let s = html(method, &path, Some(&who.token)).await;
+            let ok = if rule.allows(*role) {
+                s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_server_error()
+            } else {
+                s == StatusCode::FORBIDDEN
+            };
+            if !ok {
+                wrong.push(format!("{method} {path} as {role} ({rule:?}): {s}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+});
