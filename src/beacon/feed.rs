@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 /// How long one computed board is served before its ages and SLA texts are redone.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 
+/// The most boards (view × agent filter) kept at once.
+const MAX_ENTRIES: usize = 256;
+
 /// The sync kinds whose completion counts as "the last ticket sync".
 const TICKET_SYNC_KINDS: &[&str] = &["tickets", "tickets_light"];
 
@@ -105,6 +108,12 @@ impl BoardCache {
         self.computations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut entries = self.entries.lock().expect("board cache poisoned");
+        // The agent filter comes from the query string: drop stale boards so arbitrary
+        // filters cannot grow the cache without bound.
+        entries.retain(|_, c| c.computed.elapsed() < MAX_AGE);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
         entries.insert(
             key,
             Cached {
