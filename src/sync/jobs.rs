@@ -636,16 +636,13 @@ pub async fn run_worker(
 /// When the newest successfully completed job of any of these kinds finished (any
 /// provider): Beacon's "last ticket sync".
 pub async fn last_completed_at(db: &Db, kinds: &[&str]) -> AppResult<Option<String>> {
-    let mut newest: Option<String> = None;
-    for kind in kinds {
-        let r = sqlx::query(
-            "SELECT MAX(finished_at) AS f FROM sync_jobs WHERE kind = $1 AND status = 'completed'",
-        )
-        .bind(*kind)
-        .fetch_one(&db.pool)
-        .await?;
-        let f: Option<String> = r.try_get("f")?;
-        newest = newest.max(f);
-    }
-    Ok(newest)
+    let placeholders: Vec<String> = (1..=kinds.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT MAX(finished_at) AS f FROM sync_jobs WHERE status = 'completed' AND kind IN ({})",
+        placeholders.join(", ")
+    );
+    let query = kinds
+        .iter()
+        .fold(sqlx::query(&sql), |q, kind| q.bind(*kind));
+    Ok(query.fetch_one(&db.pool).await?.try_get("f")?)
 }
