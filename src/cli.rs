@@ -326,6 +326,14 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     // A malformed provider section stops the start with the reason.
     crate::sync::connectors_from_settings(&settings)?;
     let state = AppState::new(db, settings);
+    // Provider settings stored over the API overlay the file's; a stored set that no
+    // longer builds clients is reported and the file's alone are used.
+    if let Err(e) = state.sync.reload(&state.db, &state.settings).await {
+        tracing::error!(error = %e, "stored provider settings are not usable; using hivematrix.toml's alone");
+    }
+    let _settings_watcher = state
+        .sync
+        .spawn_settings_watcher(state.db.clone(), state.settings.clone());
     // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
     let _worker = state.sync.spawn_worker(state.db.clone());
     let _scheduler = state.sync.spawn_scheduler(state.db.clone());
