@@ -361,8 +361,8 @@ pub async fn remove(
     known(side, provider)?;
     let mut conn = state.db.pool.begin().await?;
     let gone = sqlx::query("DELETE FROM sync_provider_settings WHERE side = $1 AND provider = $2")
-        .bind(&side)
-        .bind(&provider)
+        .bind(side)
+        .bind(provider)
         .execute(&mut *conn)
         .await?
         .rows_affected();
