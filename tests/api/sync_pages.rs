@@ -3,7 +3,6 @@
 //! open the job, change a schedule. Secrets never reach the page.
 
 use crate::both;
-use crate::helpers::*;
 use crate::web::Browser;
 use hivematrix::auth::Role;
 use hivematrix::sim::{DatasetSize, Sim, SimConfig, SimLimits};
