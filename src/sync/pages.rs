@@ -186,7 +186,7 @@ async fn center_view(
                     "Values entered here overlay hivematrix.toml and reach every app node within seconds. "
                     "Secrets are never shown: leave a secret blank to keep it."
                 }
-                div class="cards" {
+                div class="cards cards-wide" {
                     @for v in &views {
                         @let errors = failed.as_ref()
                             .filter(|f| f.side == v.side && f.provider == v.provider)
