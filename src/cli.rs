@@ -323,8 +323,11 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     let addr = listener.local_addr()?;
     tracing::info!(%addr, settings = ?settings, "serving");
     println!("HiveMatrix listening on http://{addr}");
-    // A malformed provider section stops the start with the reason.
+    // A malformed provider or sign-on section stops the start with the reason.
     crate::sync::connectors_from_settings(&settings)?;
+    if let Some(o) = &settings.oidc {
+        crate::auth::oidc::OidcClient::new(o.clone())?;
+    }
     let state = AppState::new(db, settings);
     // Provider settings stored over the API overlay the file's; a stored set that no
     // longer builds clients is reported and the file's alone are used.

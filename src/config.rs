@@ -21,6 +21,8 @@ pub struct Settings {
     pub psa: Option<toml::Value>,
     pub rmm: Option<toml::Value>,
     pub beacon: BeaconSettings,
+    /// `[oidc]`: single sign-on with an OpenID Connect provider (off when absent).
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
 }
 
 /// `[beacon]`: which PSA group's tickets form the Professional Services board.
@@ -60,6 +62,7 @@ impl Default for Settings {
             psa: None,
             rmm: None,
             beacon: BeaconSettings::default(),
+            oidc: None,
         }
     }
 }

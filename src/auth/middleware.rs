@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 /// Paths anyone may reach: probes, the login page and static assets.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/livez" | "/login" | "/favicon.ico") || path.starts_with("/static/")
+    matches!(
+        path,
+        "/health" | "/livez" | "/login" | "/favicon.ico" | "/login/oidc" | "/login/oidc/callback"
+    ) || path.starts_with("/static/")
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .merge(super::oidc::router())
 }
 
 #[derive(Deserialize)]
@@ -41,18 +42,32 @@ pub struct Me {
     pub csrf_token: Option<String>,
 }
 
-async fn login_page(ctx: crate::web::PublicCtx, Query(q): Query<LoginQuery>) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    ctx: crate::web::PublicCtx,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let next = safe_next(q.next.as_deref());
     // Already signed in: no second login.
     if ctx.principal.is_some() {
         return Redirect::to(&next).into_response();
     }
-    page(&ctx, None, &next).into_response()
+    login_view(&ctx, None, &next, sso_label(&state)).into_response()
 }
 
-/// The login form on the shared layout (no sidebar). There is no OIDC login in this
-/// build, so no identity-provider button is offered.
-fn page(ctx: &crate::web::PublicCtx, error: Option<&str>, next: &str) -> crate::web::Page {
+/// The single sign-on button's text, when `[oidc]` is configured.
+fn sso_label(state: &AppState) -> Option<&str> {
+    state.oidc.as_deref().map(|o| o.settings.label.as_str())
+}
+
+/// The login form on the shared layout (no sidebar), with the single sign-on button
+/// when an identity provider is configured.
+pub(crate) fn login_view(
+    ctx: &crate::web::PublicCtx,
+    error: Option<&str>,
+    next: &str,
+    sso: Option<&str>,
+) -> crate::web::Page {
     let mut p = crate::web::Page::public(ctx, "Log in");
     if let Some(e) = error {
         p = p.flash(crate::web::Flash::error(e));
@@ -72,8 +87,56 @@ fn page(ctx: &crate::web::PublicCtx, error: Option<&str>, next: &str) -> crate::
                 }
                 div class="actions" { button type="submit" { "Log in" } }
             }
+            @if let Some(label) = sso {
+                p class="muted center" { "or" }
+                a class="button" id="sso" href={ (super::oidc::START) "?next=" (urlencode(next)) } { (label) }
+            }
         }
     })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Starts a cookie session for the user; returns its `Set-Cookie` value.
+pub(crate) async fn start_session(
+    state: &AppState,
+    user_id: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> AppResult<header::HeaderValue> {
+    let session = sessions::create(
+        &state.db,
+        user_id,
+        state.settings.session.ttl_hours,
+        ip,
+        user_agent,
+    )
+    .await?;
+    session_cookie(state, &session.cookie_value)
+}
+
+fn session_cookie(state: &AppState, value: &str) -> AppResult<header::HeaderValue> {
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        sessions::COOKIE,
+        value,
+        state.settings.session.ttl_hours * 3600,
+        if state.settings.session.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok(cookie.parse().map_err(anyhow::Error::from)?)
 }
 
 /// Only same-site relative paths are followed after login (no open redirect).
@@ -117,7 +180,8 @@ async fn login(State(state): State<AppState>, req: Request) -> AppResult<Respons
     let user = match users::authenticate(&state.db, &form.email, &form.password).await {
         Ok(u) => u,
         Err(AppError::Unauthorized(msg)) if !is_json => {
-            return Ok((StatusCode::UNAUTHORIZED, page(&ctx, Some(&msg), &next)).into_response());
+            let view = login_view(&ctx, Some(&msg), &next, sso_label(&state));
+            return Ok((StatusCode::UNAUTHORIZED, view).into_response());
         }
         Err(e) => return Err(e),
     };
@@ -130,21 +194,10 @@ async fn login(State(state): State<AppState>, req: Request) -> AppResult<Respons
         user_agent,
     )
     .await?;
-    let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        sessions::COOKIE,
-        session.cookie_value,
-        state.settings.session.ttl_hours * 3600,
-        if state.settings.session.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,
-        cookie.parse().map_err(anyhow::Error::from)?,
+        session_cookie(&state, &session.cookie_value)?,
     );
     if is_json {
         let me = Me {

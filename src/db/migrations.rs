@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sync_settings",
         include_str!("../../migrations/0006_sync_settings.sql"),
     ),
+    (9, "oidc", include_str!("../../migrations/0009_oidc.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -26,6 +26,8 @@ pub struct AppState {
     pub sync: Arc<crate::sync::SyncService>,
     /// Beacon's computed boards, shared by every open screen on this node.
     pub beacon: Arc<crate::beacon::feed::BoardCache>,
+    /// Single sign-on, when `[oidc]` is configured.
+    pub oidc: Option<Arc<crate::auth::oidc::OidcClient>>,
 }
 
 impl AppState {
@@ -43,6 +45,12 @@ impl AppState {
                 }),
             )),
             beacon: Arc::default(),
+            oidc: settings.oidc.clone().and_then(|o| {
+                crate::auth::oidc::OidcClient::new(o)
+                    .map_err(|e| tracing::error!(error = %e, "single sign-on is not usable"))
+                    .ok()
+                    .map(Arc::new)
+            }),
             db,
             settings: Arc::new(settings),
             metrics: Arc::new(metrics::Metrics::default()),

@@ -19,6 +19,7 @@ pub mod datto;
 pub mod faults;
 pub mod freshservice;
 pub mod limiter;
+pub mod oidc;
 
 pub use dataset::{Dataset, DatasetSize};
 pub use faults::Faults;
@@ -193,6 +194,7 @@ impl Sim {
         Router::new()
             .nest("/freshservice", freshservice::routes(self.clone()))
             .nest("/datto", datto::routes(self.clone()))
+            .nest_service("/oidc", oidc::routes())
             .route("/_sim/faults", get(get_faults).post(post_faults))
             .route("/_sim/stats", get(get_stats))
             .route("/_sim/stats/reset", post(reset_stats))

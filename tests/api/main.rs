@@ -10,6 +10,7 @@ mod bulk;
 mod companies;
 mod contacts;
 mod locations;
+mod oidc;
 mod plans;
 mod platform;
 mod preferences;
