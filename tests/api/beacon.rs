@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use hivematrix::auth::Role;
 use hivematrix::codex::tickets::{self, TicketUpsert};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn ago(d: Duration) -> Option<String> {
     Some(hivematrix::time::to_db(Utc::now() - d))
@@ -180,3 +180,424 @@ mod views_by_group {
         super::views(crate::helpers::Backend::Postgres).await
     }
 }
+
+// ------------------------------------------------------------------ settings
+
+both!(
+    settings_defaults_validation_and_effect_on_the_board,
+    |app| {
+        seed(&app).await;
+        let tech = app.caller(Role::Technician, None).await;
+        let admin = app.admin().await;
+        let (status, s) = app.get("/beacon/api/settings", &tech).await;
+        assert_eq!(status, StatusCode::OK, "{s}");
+        assert_eq!(s["update_overdue_minutes"]["urgent"], 30, "{s}");
+        assert_eq!(s["update_overdue_minutes"]["high"], 2880);
+        assert_eq!(s["update_overdue_minutes"]["medium"], 4320);
+        assert_eq!(s["update_overdue_minutes"]["low"], 5760);
+        assert_eq!(s["fr_critical_minutes"], 240);
+        assert_eq!(s["fr_warning_minutes"], 720);
+        assert_eq!(s["alert_levels"]["warning"], 90);
+        assert_eq!(s["alert_levels"]["emergency"], 120);
+        assert_eq!(s["version"], 0);
+
+        // Ticket 2 (urgent, not updated for 2 h) is overdue under the 30-minute rule.
+        let (_, before) = app.get("/codex/api/tickets/active", &tech).await;
+        assert!(sections(&before)[2].contains(&"2".to_string()), "{before}");
+
+        // Technicians may not change settings; bad input changes nothing.
+        let (status, body) = app
+            .put(
+                "/beacon/api/settings",
+                &tech,
+                json!({"fr_critical_minutes": 60}),
+            )
+            .await;
+        assert_problem(status, &body, StatusCode::FORBIDDEN);
+        for bad in [
+            json!({"fr_critical_minutes": 0}),
+            json!({"fr_critical_minutes": 900, "fr_warning_minutes": 600}),
+            json!({"update_overdue_minutes": {"urgent": -5, "high": 1, "medium": 1, "low": 1, "unknown": 1}}),
+            json!({"alert_levels": {"warning": 100, "danger": 90, "critical": 110, "emergency": 120}}),
+            json!({"update_overdue_minutes": {"urgent": 5}}),
+            json!({"kitchen_sink": true}),
+            json!({"fr_warning_minutes": "soon"}),
+        ] {
+            let (status, body) = app.put("/beacon/api/settings", &admin, bad.clone()).await;
+            assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        let (_, unchanged) = app.get("/beacon/api/settings", &tech).await;
+        assert_eq!(
+            unchanged, s,
+            "rejected changes left the settings as they were"
+        );
+
+        // Urgent tickets may now wait 3 h: ticket 2 leaves section 3 at once.
+        let (status, saved) = app
+        .put(
+            "/beacon/api/settings",
+            &admin,
+            json!({"update_overdue_minutes": {"urgent": 180, "high": 2880, "medium": 4320, "low": 5760, "unknown": 4320},
+                   "alert_levels": {"warning": 2, "danger": 3, "critical": 50, "emergency": 60}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        assert_eq!(saved["version"], 1);
+        assert_eq!(saved["update_overdue_minutes"]["urgent"], 180);
+        assert_eq!(
+            saved["fr_critical_minutes"], 240,
+            "absent fields keep their value"
+        );
+        assert_eq!(saved["updated_by"], admin.email.as_str());
+        let (_, after) = app.get("/codex/api/tickets/active", &tech).await;
+        let s_after = sections(&after);
+        assert!(!s_after[2].contains(&"2".to_string()), "{after}");
+        assert!(
+            s_after[0].contains(&"2".to_string()),
+            "now an open ticket: {after}"
+        );
+        // The alert levels reach the board's header: 5 active ≥ danger (3).
+        let (_, board) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+        assert_eq!(board["alert_level"], "danger", "{board}");
+        assert_eq!(board["total_active_items"], 5);
+        // The change is audited.
+        let (_, audit) = app
+            .get("/codex/api/audit?entity=beacon_settings", &admin)
+            .await;
+        assert!(audit.to_string().contains("beacon_settings"), "{audit}");
+    }
+);
+
+both!(settings_move_tickets_between_views, |app| {
+    seed(&app).await;
+    let mut project = ticket("8", "open", "low", Duration::minutes(3));
+    project.group_external_id = Some("G-PS".into());
+    tickets::upsert_ticket(&app.db, &project)
+        .await
+        .expect("upsert");
+    let tech = app.caller(Role::Technician, None).await;
+    let admin = app.admin().await;
+    let (_, ps) = app
+        .get("/beacon/api/tickets/professional-services", &tech)
+        .await;
+    assert_eq!(ps["total_active_items"], 0, "no PS group configured: {ps}");
+    let (status, _) = app
+        .put(
+            "/beacon/api/settings",
+            &admin,
+            json!({"professional_services_group": "G-PS"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, ps) = app
+        .get("/beacon/api/tickets/professional-services", &tech)
+        .await;
+    assert_eq!(ps["total_active_items"], 1, "{ps}");
+    assert_eq!(ps["s1_items"][0]["id"], "8");
+    assert_eq!(ps["section1_name_js"], "Open Professional Services Tickets");
+    let (_, hd) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+    assert_eq!(hd["total_active_items"], 5, "{hd}");
+    // Clearing the group puts everything back on Helpdesk.
+    let (_, cleared) = app
+        .put(
+            "/beacon/api/settings",
+            &admin,
+            json!({"professional_services_group": null}),
+        )
+        .await;
+    assert!(
+        cleared["professional_services_group"].is_null(),
+        "{cleared}"
+    );
+    let (_, hd) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+    assert_eq!(hd["total_active_items"], 6, "{hd}");
+    let (status, body) = app.get("/beacon/api/tickets/kitchen", &tech).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+});
+
+// ------------------------------------------------------------ display tokens
+
+async fn anon(app: &TestApp, path: &str, bearer: Option<&str>) -> StatusCode {
+    let mut req = app.client.get(app.url(path));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.expect("request").status()
+}
+
+both!(display_token_reads_the_board_and_nothing_else, |app| {
+    seed(&app).await;
+    let admin = app.admin().await;
+    let tech = app.caller(Role::Technician, None).await;
+    let (status, body) = app
+        .post("/beacon/api/display-tokens", &tech, json!({"name": "TV"}))
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .post("/beacon/api/display-tokens", &admin, json!({"name": "  "}))
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, created) = app
+        .post(
+            "/beacon/api/display-tokens",
+            &admin,
+            json!({"name": "Helpdesk TV"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("hmd_"), "{token}");
+    let id = created["id"].as_i64().expect("id");
+    let (_, list) = app.get("/beacon/api/display-tokens", &admin).await;
+    assert_eq!(list[0]["name"], "Helpdesk TV");
+    assert!(
+        !list.to_string().contains(&token),
+        "the list never shows the token"
+    );
+
+    // The board: page, fragment, JSON.
+    let page = app
+        .client
+        .get(app.url(&format!("/beacon/display/helpdesk?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Helpdesk (TV Display)"), "{html}");
+    assert!(html.contains("Open Helpdesk Tickets") && html.contains("Customer Replied"));
+    assert!(
+        !html.contains("class=\"sidebar\""),
+        "TV mode has no sidebar"
+    );
+    assert!(
+        html.contains(&format!("/beacon/display/helpdesk/board?token={token}")),
+        "the fragment is polled with the token"
+    );
+    assert_eq!(
+        anon(
+            &app,
+            &format!("/beacon/display/helpdesk/board?token={token}"),
+            None
+        )
+        .await,
+        StatusCode::OK
+    );
+    let (status, board) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/beacon/api/tickets/helpdesk?token={token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{board}");
+    assert_eq!(board["total_active_items"], 5);
+
+    // Nothing else, however it is sent.
+    for path in [
+        format!("/codex/api/companies?token={token}"),
+        format!("/codex/api/tickets?token={token}"),
+        format!("/codex/api/tickets/active?token={token}"),
+        format!("/beacon/api/settings?token={token}"),
+        format!("/beacon/helpdesk/board?token={token}"),
+        format!("/api/me?token={token}"),
+    ] {
+        assert_eq!(
+            anon(&app, &path, None).await,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    for path in [
+        "/codex/api/companies",
+        "/beacon/api/settings",
+        "/beacon/display/helpdesk",
+    ] {
+        assert_eq!(
+            anon(&app, path, Some(&token)).await,
+            StatusCode::UNAUTHORIZED,
+            "{path} with the display token as bearer"
+        );
+    }
+    // No token, a wrong one, a revoked one: 401.
+    assert_eq!(
+        anon(&app, "/beacon/display/helpdesk", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        anon(&app, "/beacon/display/helpdesk?token=hmd_0000", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = app
+        .delete(&format!("/beacon/api/display-tokens/{id}"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in [
+        format!("/beacon/display/helpdesk?token={token}"),
+        format!("/beacon/display/helpdesk/board?token={token}"),
+        format!("/beacon/api/tickets/helpdesk?token={token}"),
+    ] {
+        assert_eq!(
+            anon(&app, &path, None).await,
+            StatusCode::UNAUTHORIZED,
+            "{path} after revoke"
+        );
+    }
+    let (status, body) = app
+        .delete(&format!("/beacon/api/display-tokens/{id}"), &admin)
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/beacon/api/display-tokens", &admin).await;
+    assert!(list[0]["revoked_at"].is_string(), "{list}");
+});
+
+// --------------------------------------------------------------------- pages
+
+async fn page(app: &TestApp, path: &str, who: &Caller) -> (StatusCode, String) {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&who.token)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    (resp.status(), resp.text().await.unwrap_or_default())
+}
+
+both!(pages_render_the_four_sections_escaped, |app| {
+    seed(&app).await;
+    let mut evil = ticket("9", "open", "high", Duration::minutes(2));
+    evil.subject = Some("<script>alert(1)</script> printer".into());
+    evil.requester_name = Some("<b>Mallory</b>".into());
+    evil.description = Some("<p>It <i>broke</i></p>".into());
+    tickets::upsert_ticket(&app.db, &evil)
+        .await
+        .expect("upsert");
+    let tech = app.caller(Role::Technician, None).await;
+    let (status, html) = page(&app, "/beacon/helpdesk", &tech).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for title in [
+        "Open Helpdesk Tickets",
+        "Customer Replied",
+        "Needs Agent / Update Overdue",
+        "Other Active Helpdesk Tickets",
+    ] {
+        assert!(html.contains(title), "{title} missing");
+    }
+    assert!(!html.contains("<script>alert(1)"), "subjects are escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; printer"));
+    assert!(html.contains("&lt;b&gt;Mallory&lt;/b&gt;"));
+    assert!(html.contains("sla-critical"), "SLA classes are shown");
+    assert!(html.contains("Customer Replied (5m ago)"), "SLA text");
+    assert!(html.contains("Total Active: <strong>6</strong>"), "{html}");
+    assert!(
+        html.contains("href=\"/beacon/helpdesk\""),
+        "Beacon is in the sidebar"
+    );
+    assert!(
+        html.contains("<option value=\"unassigned\""),
+        "agent filter"
+    );
+    assert!(html.contains("every 30s"), "the sections poll every 30 s");
+    assert!(
+        !html.contains("Sync tickets"),
+        "no PSA configured: no sync button"
+    );
+    // The fragment: only the sections, plus the counter out of band.
+    let (status, frag) = page(&app, "/beacon/helpdesk/board?agent=77", &tech).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!frag.contains("<html"), "{frag}");
+    assert!(frag.contains("hx-swap-oob"));
+    assert!(frag.contains("Total Active: <strong>1</strong>"), "{frag}");
+    assert!(frag.contains("id=\"section-2\""));
+    // The modal: details of one ticket, escaped.
+    let (status, modal) = page(&app, "/beacon/tickets/freshservice/9", &tech).await;
+    assert_eq!(status, StatusCode::OK, "{modal}");
+    assert!(modal.contains("&lt;script&gt;"), "{modal}");
+    assert!(modal.contains("It broke"), "description as text: {modal}");
+    assert!(modal.contains("method=\"dialog\""));
+    let (status, _) = page(&app, "/beacon/tickets/freshservice/5", &tech).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "closed tickets are not on the board"
+    );
+    // Professional Services renders too; clients are refused.
+    let (status, ps) = page(&app, "/beacon/professional-services", &tech).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ps.contains("Open Professional Services Tickets"));
+    let admin = app.admin().await;
+    let own = app.company(&admin, "1001", "Client Co").await;
+    let client = app.caller(Role::Client, own["id"].as_i64()).await;
+    let (status, _) = page(&app, "/beacon/helpdesk", &client).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = page(&app, "/beacon/helpdesk/board", &client).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+});
+
+// SuperOps tickets carry SuperOps status names; they land where their meaning says.
+both!(superops_tickets_are_categorised_by_meaning, |app| {
+    let so = |id: &str, status_name: &str, priority_name: &str, updated: Duration| TicketUpsert {
+        external_source: "superops".into(),
+        external_id: id.into(),
+        subject: Some(format!("superops {id}")),
+        status: Some(tickets::status_from_superops(status_name).into()),
+        status_text: Some(status_name.into()),
+        priority: Some(tickets::priority_from_superops(priority_name).into()),
+        created_at: ago(Duration::days(1)),
+        last_updated_at: ago(updated),
+        ..TicketUpsert::default()
+    };
+    for t in [
+        so("S1", "Customer Responded", "Low", Duration::minutes(5)),
+        so("S2", "In Progress", "Normal", Duration::minutes(5)),
+        so("S3", "Waiting on Customer", "High", Duration::minutes(5)),
+        so("S4", "New", "Critical", Duration::hours(1)),
+        so("S5", "Resolved", "High", Duration::minutes(5)),
+        so("S6", "On Hold", "Low", Duration::minutes(5)),
+    ] {
+        tickets::upsert_ticket(&app.db, &t).await.expect("upsert");
+    }
+    tickets::upsert_ticket(
+        &app.db,
+        &ticket("F1", "customer_replied", "low", Duration::minutes(1)),
+    )
+    .await
+    .expect("upsert");
+    let tech = app.caller(Role::Technician, None).await;
+    let (_, body) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+    let ids = |key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids("s2_items"),
+        vec!["S1", "F1"],
+        "both PSAs' replies, stalest first: {body}"
+    );
+    assert_eq!(ids("s1_items"), vec!["S2"], "{body}");
+    assert_eq!(
+        ids("s3_items"),
+        vec!["S4"],
+        "critical = urgent, 1 h > 30 min: {body}"
+    );
+    assert_eq!(ids("s4_items"), vec!["S3", "S6"], "{body}");
+    assert_eq!(body["total_active_items"], 6, "resolved is off the board");
+    let s3 = &body["s4_items"][0];
+    assert_eq!(s3["status_text"], "Waiting on Customer");
+    assert_eq!(s3["source"], "superops");
+    assert_eq!(body["s3_items"][0]["priority_text"], "Urgent");
+    assert!(
+        body["s3_items"][0]["sla_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Update Overdue (New,"),
+        "the SuperOps name is shown: {body}"
+    );
+});

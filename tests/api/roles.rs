@@ -144,6 +144,13 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/codex/sync/rmm", "/codex/sync/rmm", Admin),
         ("POST", "/codex/sync/push-account-numbers", "/codex/sync/push-account-numbers", Admin),
         ("POST", "/codex/admin/sync-jobs/{id}/cancel", "/codex/admin/sync-jobs/{job}/cancel", Admin),
+        // Beacon: the board JSON (staff, or a display token: see tests/api/beacon.rs),
+        // settings, display tokens.
+        ("GET", "/beacon/api/tickets/{view}", "/beacon/api/tickets/helpdesk", Staff),
+        ("GET", "/beacon/api/settings", "/beacon/api/settings", Staff),
+        ("PUT", "/beacon/api/settings", "/beacon/api/settings", Admin),
+        ("GET", "/beacon/api/display-tokens", "/beacon/api/display-tokens", Admin),
+        ("POST", "/beacon/api/display-tokens", "/beacon/api/display-tokens", Admin),
         // Webhooks: no user login; the sender proves itself with the webhook secret
         // (none is configured here, so the hook answers 503 to everyone).
         ("GET", "/codex/webhooks/health", "/codex/webhooks/health", Public),
@@ -156,6 +163,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("DELETE", "/codex/api/feature-options/{id}", "/codex/api/feature-options/{option}", Billing),
         ("DELETE", "/codex/api/billing-plans/{id}", "/codex/api/billing-plans/{plan}", Billing),
         ("DELETE", "/codex/api/companies/{account_number}", "/codex/api/companies/{other}", Master),
+        ("DELETE", "/beacon/api/display-tokens/{id}", "/beacon/api/display-tokens/{display_id}", Admin),
     ]
 }
 
@@ -254,6 +262,19 @@ async fn records(app: &TestApp, admin: &Caller) -> HashMap<&'static str, String>
     .unwrap();
     r.insert("job", job.id.to_string());
     r.insert("user", admin.user_id.to_string());
+    let (s, display) = app
+        .post(
+            "/beacon/api/display-tokens",
+            admin,
+            json!({"name": "Wall screen"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{display}");
+    r.insert("display_id", id(&display));
+    r.insert(
+        "display",
+        display["token"].as_str().expect("token").to_string(),
+    );
     r
 }
 
@@ -356,6 +377,17 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/settings/theme", "/settings/theme", Anyone),
         ("GET", "/codex", "/codex", Scoped),
         ("GET", "/codex/audit", "/codex/audit", Admin),
+        ("GET", "/beacon", "/beacon", Staff),
+        ("GET", "/beacon/helpdesk", "/beacon/helpdesk", Staff),
+        ("GET", "/beacon/professional-services", "/beacon/professional-services", Staff),
+        ("GET", "/beacon/helpdesk/board", "/beacon/helpdesk/board", Staff),
+        ("GET", "/beacon/professional-services/board", "/beacon/professional-services/board", Staff),
+        ("GET", "/beacon/tickets/{source}/{id}", "/beacon/tickets/manual/{ticket_ext_own}", Staff),
+        ("POST", "/beacon/sync", "/beacon/sync", Master),
+        ("GET", "/beacon/sync/progress", "/beacon/sync/progress?jobs={job}", Master),
+        // Wall screens: no login, but a display token (without one: 401).
+        ("GET", "/beacon/display/{view}", "/beacon/display/helpdesk?token={display}", Public),
+        ("GET", "/beacon/display/{view}/board", "/beacon/display/helpdesk/board?token={display}", Public),
     ]
 }
 

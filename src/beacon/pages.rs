@@ -1,0 +1,667 @@
+//! Beacon's pages: the board of each view for staff (`/beacon/helpdesk`,
+//! `/beacon/professional-services`) and the TV mode for wall screens
+//! (`/beacon/display/{view}?token=…`, display token, no sidebar, large type).
+//!
+//! The sections are an htmx fragment polled every 30 s (`…/board`); the rendered
+//! fragment is kept on the shared board `Snapshot`, so a hundred open screens cost one
+//! computation and one rendering per change (or per 30 s). The header counter and the
+//! last-sync time ride along out of band. Subjects open a `<dialog>` with the ticket's
+//! details (an htmx-loaded fragment); ticket numbers link into the PSA. Staff who may
+//! start a ticket sync (admin, technician, as `POST /codex/sync/tickets`) get a button
+//! that queues one through the sync module and polls the job until it ends, then
+//! refreshes the board.
+
+use super::feed::Snapshot;
+use super::http::{board, may_read_board, page_view};
+use super::model::{
+    AgentFilter, AlertLevel, BoardItem, BoardSection, BoardView, SectionId, SlaClass,
+};
+use crate::auth::middleware::urlencode;
+use crate::codex::tickets::{list_agents, AgentQuery};
+use crate::error::{AppError, AppResult};
+use crate::http::extract::QueryParams;
+use crate::http::pagination::Page as Paging;
+use crate::http::AppState;
+use crate::sync::jobs::{self, Job, NewJob};
+use crate::web::{Access, NavItem, Page, PageCtx, Pages, PublicCtx, WebModule};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{html, Markup, PreEscaped};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub const MODULE: WebModule = WebModule {
+    id: "beacon",
+    label: "Beacon",
+    href: HELPDESK,
+    access: Access::Staff,
+    in_sidebar: true,
+    items: ITEMS,
+    pages,
+};
+
+const HELPDESK: &str = "/beacon/helpdesk";
+const PRO_SERVICES: &str = "/beacon/professional-services";
+
+const ITEMS: &[NavItem] = &[
+    NavItem {
+        label: "Helpdesk",
+        href: HELPDESK,
+        access: Access::Staff,
+    },
+    NavItem {
+        label: "Professional Services",
+        href: PRO_SERVICES,
+        access: Access::Staff,
+    },
+];
+
+/// How often a board polls its fragment (the original refreshed every 60 s).
+pub const POLL_SECONDS: u32 = 30;
+
+fn pages() -> Pages {
+    Pages::new()
+        .get("/beacon", Access::Staff, index)
+        .get(HELPDESK, Access::Staff, helpdesk)
+        .get(PRO_SERVICES, Access::Staff, pro_services)
+        .get("/beacon/helpdesk/board", Access::Staff, helpdesk_board)
+        .get(
+            "/beacon/professional-services/board",
+            Access::Staff,
+            pro_services_board,
+        )
+        .get("/beacon/tickets/{source}/{id}", Access::Staff, ticket_modal)
+        .post("/beacon/sync", Access::Master, start_sync)
+        .get("/beacon/sync/progress", Access::Master, sync_progress)
+        // Wall screens: no login; the handlers demand a display token.
+        .get("/beacon/display/{view}", Access::Public, display_page)
+        .get(
+            "/beacon/display/{view}/board",
+            Access::Public,
+            display_board,
+        )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BoardQuery {
+    /// An agent's PSA id, `unassigned`, or empty for everyone.
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DisplayQuery {
+    pub token: Option<String>,
+    pub agent: Option<String>,
+}
+
+async fn index() -> Redirect {
+    Redirect::to(HELPDESK)
+}
+
+async fn helpdesk(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    QueryParams(q): QueryParams<BoardQuery>,
+) -> AppResult<Page> {
+    board_page(&state, &ctx, BoardView::Helpdesk, q).await
+}
+
+async fn pro_services(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    QueryParams(q): QueryParams<BoardQuery>,
+) -> AppResult<Page> {
+    board_page(&state, &ctx, BoardView::ProfessionalServices, q).await
+}
+
+async fn helpdesk_board(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<BoardQuery>,
+) -> AppResult<Response> {
+    fragment(
+        &state,
+        BoardView::Helpdesk,
+        &AgentFilter::parse(q.agent.as_deref()),
+        Mode::Staff,
+    )
+    .await
+}
+
+async fn pro_services_board(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<BoardQuery>,
+) -> AppResult<Response> {
+    fragment(
+        &state,
+        BoardView::ProfessionalServices,
+        &AgentFilter::parse(q.agent.as_deref()),
+        Mode::Staff,
+    )
+    .await
+}
+
+/// Staff boards link into the PSA and open the modal; TV boards show text only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Staff,
+    Display,
+}
+
+fn view_href(view: BoardView) -> &'static str {
+    match view {
+        BoardView::ProfessionalServices => PRO_SERVICES,
+        _ => HELPDESK,
+    }
+}
+
+fn agent_query(agent: &AgentFilter) -> String {
+    match agent {
+        AgentFilter::All => String::new(),
+        AgentFilter::Unassigned => "unassigned".into(),
+        AgentFilter::Agent(id) => id.clone(),
+    }
+}
+
+/// Ticket link templates of the configured PSAs, by source.
+fn ticket_links(state: &AppState) -> BTreeMap<String, String> {
+    state
+        .sync
+        .engine
+        .psa_links()
+        .into_iter()
+        .filter_map(|(name, l)| l.map(|l| (name, l.ticket_url_template)))
+        .collect()
+}
+
+fn ticket_link(links: &BTreeMap<String, String>, item: &BoardItem) -> Option<String> {
+    links
+        .get(&item.source)
+        .map(|t| t.replace("{ticket_id}", &urlencode(&item.id)))
+}
+
+/// The original's subject cell: the first 60 characters and `...`.
+fn short_subject(subject: &Option<String>) -> String {
+    let s = subject.as_deref().map(str::trim).unwrap_or("");
+    if s.is_empty() {
+        return "(no subject)".into();
+    }
+    if s.chars().count() > 60 {
+        format!("{}...", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// `2026-12-01T13:55:00Z` → `2026-12-01 13:55 UTC`.
+fn utc_text(at: &str) -> String {
+    crate::time::from_db(at)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// The "FR Due:" / "Due:" line under the SLA text, as the original showed it while the
+/// first response is still outstanding and the clock is not comfortable.
+fn due_line(item: &BoardItem) -> Option<String> {
+    let quiet = matches!(
+        item.sla_class,
+        SlaClass::Normal | SlaClass::Responded | SlaClass::None
+    );
+    if quiet || item.first_responded_at_iso.is_some() {
+        return None;
+    }
+    let service_request = item
+        .ticket_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Service Request"));
+    if service_request {
+        item.due_by_str
+            .as_deref()
+            .map(|d| format!("Due: {}", utc_text(d)))
+    } else {
+        item.fr_due_by_str
+            .as_deref()
+            .map(|d| format!("FR Due: {}", utc_text(d)))
+    }
+}
+
+fn priority_class(item: &BoardItem) -> String {
+    let p = item.priority.as_deref().unwrap_or("unknown");
+    let known = ["low", "medium", "high", "urgent"].contains(&p);
+    format!("priority priority-{}", if known { p } else { "unknown" })
+}
+
+fn section_markup(s: &BoardSection, mode: Mode, links: &BTreeMap<String, String>) -> Markup {
+    let id = format!("section-{}", s.number);
+    let status_header = if s.id == SectionId::Other {
+        "Status"
+    } else {
+        "Action / SLA"
+    };
+    html! {
+        section class="beacon-section" id=(id) aria-labelledby={ (id) "-title" } data-count=(s.tickets.len()) {
+            h2 id={ (id) "-title" } { (s.title) " " span class="badge" { (s.tickets.len()) } }
+            @if s.tickets.is_empty() {
+                p class="empty" { "No tickets." }
+            } @else {
+                div class="table-wrap" {
+                    table class="beacon-table" {
+                        thead { tr {
+                            th { "ID" } th { "Subject" } th { "Requester" } th { "Agent" }
+                            th { "Priority" } th { (status_header) } th { "Updated" } th { "Created" }
+                        } }
+                        tbody {
+                            @for t in &s.tickets {
+                                @let number = t.ticket_number.clone().unwrap_or_else(|| t.id.clone());
+                                tr data-ticket-id=(t.id) data-source=(t.source) {
+                                    td class="mono" {
+                                        @match (mode, ticket_link(links, t)) {
+                                            (Mode::Staff, Some(href)) => {
+                                                a href=(href) target="_blank" rel="noopener noreferrer" { (number) }
+                                            }
+                                            _ => { (number) }
+                                        }
+                                    }
+                                    td class="subject" {
+                                        @if mode == Mode::Staff {
+                                            button type="button" class="link"
+                                                hx-get={ "/beacon/tickets/" (urlencode(&t.source)) "/" (urlencode(&t.id)) }
+                                                hx-target="#beacon-modal" hx-swap="innerHTML"
+                                                title=(t.subject.as_deref().unwrap_or("")) {
+                                                (short_subject(&t.subject))
+                                            }
+                                        } @else {
+                                            (short_subject(&t.subject))
+                                        }
+                                    }
+                                    td { (t.requester_name) }
+                                    td { (t.agent_name) }
+                                    td { span class=(priority_class(t)) { (t.priority_text) } }
+                                    td {
+                                        span class={ "sla " (t.sla_class.as_str()) } { (t.sla_text) }
+                                        @if let Some(line) = due_line(t) {
+                                            div class="muted small" { (line) }
+                                        }
+                                    }
+                                    td { (t.updated_friendly) }
+                                    td { (t.created_days_old) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The four sections (cached on the snapshot per mode).
+fn sections(snapshot: &Snapshot, mode: Mode, links: &BTreeMap<String, String>) -> Markup {
+    let key = match mode {
+        Mode::Staff => "html.sections.staff",
+        Mode::Display => "html.sections.display",
+    };
+    let bytes = snapshot.rendered(key, |s| {
+        html! {
+            div class="beacon-sections" {
+                @for section in &s.board.sections { (section_markup(section, mode, links)) }
+            }
+        }
+        .into_string()
+    });
+    PreEscaped(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The header's counter and last-sync time; `oob` when it rides in a fragment.
+fn status(snapshot: &Snapshot, oob: bool) -> Markup {
+    let b = &snapshot.board;
+    let level = b.alert_level;
+    let class = match level.css_class() {
+        Some(c) => format!("beacon-count {c}"),
+        None => "beacon-count".to_string(),
+    };
+    html! {
+        div id="beacon-status" class="beacon-status" hx-swap-oob=[oob.then_some("true")] {
+            span id="beacon-counter" class=(class) data-level=(level_name(level)) {
+                "Total Active: " strong { (b.total_active) }
+                @if level.sirens() { span class="sirens" role="img" aria-label="sirens" { "🚨🚨" } }
+            }
+            span class="beacon-last-sync muted" {
+                "Last sync: "
+                @match &snapshot.last_sync {
+                    Some(t) => { time datetime=(crate::time::to_db(*t)) { (utc_text(&crate::time::to_db(*t))) } }
+                    None => { "never" }
+                }
+            }
+        }
+    }
+}
+
+fn level_name(level: AlertLevel) -> &'static str {
+    match level {
+        AlertLevel::Normal => "normal",
+        AlertLevel::Warning => "warning",
+        AlertLevel::Danger => "danger",
+        AlertLevel::Critical => "critical",
+        AlertLevel::Emergency => "emergency",
+    }
+}
+
+fn html_response(markup: String) -> Response {
+    let mut resp = Html(markup).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn fragment(
+    state: &AppState,
+    view: BoardView,
+    agent: &AgentFilter,
+    mode: Mode,
+) -> AppResult<Response> {
+    let snapshot = board(state, view, agent).await?;
+    let links = ticket_links(state);
+    let body = html! { (status(&snapshot, true)) (sections(&snapshot, mode, &links)) };
+    Ok(html_response(body.into_string()))
+}
+
+async fn board_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    view: BoardView,
+    q: BoardQuery,
+) -> AppResult<Page> {
+    let agent = AgentFilter::parse(q.agent.as_deref());
+    let snapshot = board(state, view, &agent).await?;
+    let links = ticket_links(state);
+    let (agents, _) = list_agents(
+        &state.db,
+        &AgentQuery {
+            active: Some(true),
+            ..Default::default()
+        },
+        Paging::new(None, None, 1000, 1000)?,
+    )
+    .await?;
+    let chosen = agent_query(&agent);
+    let href = view_href(view);
+    let src = if chosen.is_empty() {
+        format!("{href}/board")
+    } else {
+        format!("{href}/board?agent={}", urlencode(&chosen))
+    };
+    let may_sync =
+        Access::Master.allows(ctx.principal.role) && !state.sync.engine.psa_names().is_empty();
+    let title = format!("{} board", view.name());
+    let body = html! {
+        div class="beacon" data-view=(view.slug()) {
+            div class="beacon-header" {
+                h1 { (view.name()) }
+                nav class="beacon-views" aria-label="Boards" {
+                    @for v in [BoardView::Helpdesk, BoardView::ProfessionalServices] {
+                        a href=(view_href(v)) aria-current=[(v == view).then_some("page")] {
+                            @if v == BoardView::Helpdesk { "Helpdesk" } @else { "Pro Services" }
+                        }
+                    }
+                }
+                form method="get" action=(href) class="inline" role="search" {
+                    label for="agent" { "Agent" }
+                    select id="agent" name="agent" data-autosubmit {
+                        option value="" selected[chosen.is_empty()] { "All agents" }
+                        option value="unassigned" selected[chosen == "unassigned"] { "Unassigned" }
+                        @for a in &agents {
+                            option value=(a.external_id) selected[chosen == a.external_id] { (a.name) }
+                        }
+                    }
+                    noscript { button type="submit" { "Filter" } }
+                }
+                (status(&snapshot, false))
+                div class="beacon-actions" {
+                    button type="button" class="secondary" hx-get=(src) hx-target="#beacon-board" hx-swap="innerHTML" { "Refresh" }
+                    @if may_sync {
+                        button type="button" id="beacon-sync-button" hx-post="/beacon/sync" hx-target="#beacon-sync" hx-swap="innerHTML" { "Sync tickets" }
+                    }
+                    div id="beacon-sync" aria-live="polite" {}
+                }
+            }
+            div id="beacon-board" hx-get=(src) hx-trigger={ "every " (POLL_SECONDS) "s, beacon-refresh from:body" } hx-swap="innerHTML" {
+                (sections(&snapshot, Mode::Staff, &links))
+            }
+            dialog id="beacon-modal" class="beacon-modal" aria-label="Ticket details" {}
+        }
+    };
+    Ok(Page::new(ctx, title)
+        .crumb("Beacon", HELPDESK)
+        .crumb(view.name(), href)
+        .body(body))
+}
+
+/// The ticket modal's content: the board's item for that ticket (any view).
+async fn ticket_modal(
+    State(state): State<AppState>,
+    Path((source, id)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let snapshot = board(&state, BoardView::All, &AgentFilter::All).await?;
+    let item = snapshot
+        .board
+        .sections
+        .iter()
+        .flat_map(|s| s.tickets.iter())
+        .find(|t| t.source == source && t.id == id)
+        .ok_or_else(|| {
+            AppError::not_found(format!("ticket {id} from {source} is not on the board"))
+        })?;
+    let links = ticket_links(&state);
+    let number = item
+        .ticket_number
+        .clone()
+        .unwrap_or_else(|| item.id.clone());
+    let created = item.created_at_str.as_deref().map(utc_text);
+    let updated = item.updated_at_str.as_deref().map(utc_text);
+    let body = html! {
+        article class="beacon-detail" {
+            header {
+                h2 id="beacon-modal-title" { (number) ": " (item.subject.as_deref().unwrap_or("(no subject)")) }
+            }
+            dl class="beacon-facts" {
+                dt { "Requester" } dd { (item.requester_name) @if let Some(e) = &item.requester_email { " (" (e) ")" } }
+                dt { "Agent" } dd { (item.agent_name) }
+                dt { "Priority" } dd { span class=(priority_class(item)) { (item.priority_text) } }
+                dt { "Status" } dd { span class={ "sla " (item.sla_class.as_str()) } { (item.sla_text) } " · " (item.status_text) }
+                dt { "Created" } dd { (created.unwrap_or_else(|| "N/A".into())) " (" (item.created_days_old) ")" }
+                dt { "Last updated" } dd { (updated.unwrap_or_else(|| "N/A".into())) " (" (item.updated_friendly) ")" }
+            }
+            h3 { "Description" }
+            div class="beacon-description" { (item.description_text.as_deref().unwrap_or("No description.")) }
+            div class="actions" {
+                @if let Some(href) = ticket_link(&links, item) {
+                    a class="button" href=(href) target="_blank" rel="noopener noreferrer" { "Open in the PSA" }
+                }
+                form method="dialog" { button type="submit" class="secondary" { "Close" } }
+            }
+        }
+    };
+    Ok(html_response(body.into_string()))
+}
+
+/// Queues a ticket sync of every configured PSA (a queued one is reused) and answers
+/// the progress fragment, which polls until the jobs end.
+async fn start_sync(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Response> {
+    let providers = state.sync.engine.psa_names();
+    if providers.is_empty() {
+        return Err(AppError::Conflict(
+            "no PSA is configured; add one in the settings first".into(),
+        ));
+    }
+    let mut ids = Vec::new();
+    for provider in &providers {
+        let job = jobs::enqueue(
+            &state.db,
+            &NewJob {
+                provider,
+                kind: "tickets",
+                triggered_by: "manual",
+                full_sync: false,
+                requested_by: Some(&ctx.principal.email),
+            },
+        )
+        .await?;
+        ids.push(job.id);
+    }
+    state.sync.wake();
+    progress(&state, &ids).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProgressQuery {
+    /// Comma-separated job ids.
+    pub jobs: String,
+}
+
+async fn sync_progress(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ProgressQuery>,
+) -> AppResult<Response> {
+    let ids: Vec<i64> = q
+        .jobs
+        .split(',')
+        .map(|s| s.trim().parse::<i64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| AppError::invalid("jobs", "must be comma-separated job ids"))?;
+    if ids.is_empty() || ids.len() > 10 {
+        return Err(AppError::invalid("jobs", "must name 1 to 10 jobs"));
+    }
+    progress(&state, &ids).await
+}
+
+fn job_line(job: &Job) -> String {
+    let counts: Vec<String> = job
+        .progress
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(collection, c)| {
+                    let n = |k: &str| c.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+                    format!(
+                        "{collection}: {} seen, {} new, {} updated",
+                        n("seen"),
+                        n("created"),
+                        n("updated")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "Ticket sync of {} (job {}): {}",
+        job.provider, job.id, job.status
+    );
+    if !counts.is_empty() {
+        line.push_str(&format!(" — {}", counts.join("; ")));
+    }
+    if let Some(e) = &job.error {
+        line.push_str(&format!(" — {e}"));
+    }
+    line
+}
+
+/// The jobs' progress. While any runs it polls itself every 2 s; when all have ended it
+/// stops and tells the board to refresh (`HX-Trigger: beacon-refresh`).
+async fn progress(state: &AppState, ids: &[i64]) -> AppResult<Response> {
+    let mut list = Vec::new();
+    for id in ids {
+        let job = jobs::get(&state.db, *id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("sync job {id} not found")))?;
+        list.push(job);
+    }
+    let running = list
+        .iter()
+        .any(|j| j.status == "queued" || j.status == "running");
+    let ids_text = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let body = html! {
+        div class="beacon-sync-progress" data-done=(if running { "false" } else { "true" })
+            hx-get=[running.then(|| format!("/beacon/sync/progress?jobs={ids_text}"))]
+            hx-trigger=[running.then_some("every 2s")]
+            hx-swap=[running.then_some("outerHTML")] {
+            @for j in &list {
+                div class={ "sync-job sync-" (j.status) } { (job_line(j)) }
+            }
+        }
+    };
+    let mut resp = html_response(body.into_string());
+    if !running {
+        resp.headers_mut()
+            .insert("hx-trigger", HeaderValue::from_static("beacon-refresh"));
+    }
+    Ok(resp)
+}
+
+/// The TV page: no sidebar, large type, the board polled with the display token.
+async fn display_page(
+    State(state): State<AppState>,
+    ctx: PublicCtx,
+    Path(view): Path<String>,
+    QueryParams(q): QueryParams<DisplayQuery>,
+) -> AppResult<Page> {
+    may_read_board(&state, ctx.principal.as_ref(), q.token.as_deref()).await?;
+    let view = page_view(&view)?;
+    let agent = AgentFilter::parse(q.agent.as_deref());
+    let snapshot = board(&state, view, &agent).await?;
+    let links = ticket_links(&state);
+    let mut src = format!("/beacon/display/{}/board", view.slug());
+    let mut params = Vec::new();
+    if let Some(t) = q.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        params.push(format!("token={}", urlencode(t.trim())));
+    }
+    let chosen = agent_query(&agent);
+    if !chosen.is_empty() {
+        params.push(format!("agent={}", urlencode(&chosen)));
+    }
+    if !params.is_empty() {
+        src = format!("{src}?{}", params.join("&"));
+    }
+    let body = html! {
+        div class="beacon beacon-tv" data-view=(view.slug()) {
+            div class="beacon-header" {
+                h1 { (view.name()) }
+                (status(&snapshot, false))
+            }
+            div id="beacon-board" hx-get=(src) hx-trigger={ "every " (POLL_SECONDS) "s" } hx-swap="innerHTML" {
+                (sections(&snapshot, Mode::Display, &links))
+            }
+        }
+    };
+    Ok(Page::public(&ctx, format!("{} (TV Display)", view.name())).body(body))
+}
+
+async fn display_board(
+    State(state): State<AppState>,
+    ctx: PublicCtx,
+    Path(view): Path<String>,
+    QueryParams(q): QueryParams<DisplayQuery>,
+) -> AppResult<Response> {
+    may_read_board(&state, ctx.principal.as_ref(), q.token.as_deref()).await?;
+    let view = page_view(&view)?;
+    fragment(
+        &state,
+        view,
+        &AgentFilter::parse(q.agent.as_deref()),
+        Mode::Display,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_cut_at_sixty_characters() {
+        assert_eq!(short_subject(&Some("short".into())), "short");
+        let long = "x".repeat(61);
+        assert_eq!(short_subject(&Some(long)), format!("{}...", "x".repeat(60)));
+        assert_eq!(short_subject(&None), "(no subject)");
+    }
+}
