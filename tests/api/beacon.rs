@@ -601,3 +601,162 @@ both!(superops_tickets_are_categorised_by_meaning, |app| {
         "the SuperOps name is shown: {body}"
     );
 });
+
+// ------------------------------------------------- sync button, PSA links (simulator)
+
+async fn with_simulator(app: &TestApp) -> (std::sync::Arc<hivematrix::sim::Sim>, String) {
+    use hivematrix::sim::{DatasetSize, Sim, SimConfig, SimLimits};
+    use hivematrix::sync::freshservice::{FreshserviceClient, FreshserviceConfig};
+    let sim = Sim::new(SimConfig {
+        seed: 6,
+        size: DatasetSize {
+            companies: 4,
+            contacts: 20,
+            agents: 4,
+            tickets: 60,
+            devices: 0,
+        },
+        limits: SimLimits {
+            freshservice_per_minute: 100_000,
+            ..SimLimits::default()
+        },
+        ..SimConfig::default()
+    });
+    let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    let mut cfg = FreshserviceConfig::new(
+        format!("{base}/freshservice"),
+        &sim.config.credentials.freshservice_api_key,
+    );
+    cfg.per_minute = 100_000;
+    let mut c = hivematrix::sync::engine::Connectors::default();
+    c.psa.insert(
+        "freshservice".into(),
+        std::sync::Arc::new(FreshserviceClient::new(cfg).unwrap()),
+    );
+    app.sync.engine.set_connectors(c);
+    app.start_sync_worker();
+    (sim, base)
+}
+
+/// Presses "Sync tickets" as htmx does and follows the progress fragment until the job
+/// ends; returns the last fragment's body and its HX-Trigger header.
+async fn press_sync(app: &TestApp, who: &Caller) -> (String, String) {
+    let resp = app
+        .client
+        .post(app.url("/beacon/sync"))
+        .bearer_auth(&who.token)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut trigger = header(&resp, "hx-trigger");
+    let mut body = resp.text().await.unwrap();
+    let started = std::time::Instant::now();
+    while body.contains("data-done=\"false\"") {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "sync did not finish: {body}"
+        );
+        let at = body.find("hx-get=\"").expect("a polling fragment") + 8;
+        let next = body[at..].split('"').next().unwrap().replace("&amp;", "&");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let resp = app
+            .client
+            .get(app.url(&next))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        trigger = header(&resp, "hx-trigger");
+        body = resp.text().await.unwrap();
+    }
+    (body, trigger)
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+both!(sync_button_syncs_and_the_board_follows_upstream, |app| {
+    let (_sim, base) = with_simulator(&app).await;
+    let tech = app.caller(Role::Technician, None).await;
+    let billing = app.caller(Role::Billing, None).await;
+    let (_, html) = page(&app, "/beacon/helpdesk", &tech).await;
+    assert!(html.contains("Sync tickets"), "technicians may sync");
+    let (_, html) = page(&app, "/beacon/helpdesk", &billing).await;
+    assert!(!html.contains("Sync tickets"), "billing may not");
+    let resp = app
+        .client
+        .post(app.url("/beacon/sync"))
+        .bearer_auth(&billing.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let (done, trigger) = press_sync(&app, &tech).await;
+    assert!(done.contains("completed"), "{done}");
+    assert!(
+        done.contains("tickets: "),
+        "progress counts are shown: {done}"
+    );
+    assert_eq!(
+        trigger, "beacon-refresh",
+        "the finished job refreshes the board"
+    );
+    let (_, board) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+    let total = board["total_active_items"].as_u64().unwrap();
+    assert!(total > 0, "{board}");
+    assert!(board["dashboard_generated_time_iso"].is_string());
+    let (_, codex) = app.get("/codex/api/tickets/active", &tech).await;
+    assert!(codex["last_sync_time"].is_string(), "{codex}");
+
+    // Ticket links open the ticket in the PSA.
+    let first = ["s1_items", "s3_items", "s4_items"]
+        .iter()
+        .flat_map(|k| board[*k].as_array().cloned().unwrap_or_default())
+        .next()
+        .expect("a ticket outside section 2")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, html) = page(&app, "/beacon/helpdesk", &tech).await;
+    assert!(
+        html.contains(&format!("href=\"{base}/freshservice/a/tickets/{first}\"")),
+        "PSA link for {first}"
+    );
+
+    // An agent marks it "Customer Replied" upstream; the next sync moves it to section 2.
+    let resp = app
+        .client
+        .put(format!("{base}/freshservice/api/v2/tickets/{first}"))
+        .basic_auth(&_sim.config.credentials.freshservice_api_key, Some("X"))
+        .json(&json!({"status": 26, "subject": "Moved <upstream>"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    press_sync(&app, &tech).await;
+    let (_, board) = app.get("/beacon/api/tickets/helpdesk", &tech).await;
+    let replied: Vec<&str> = board["s2_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(replied.contains(&first.as_str()), "{first} in {replied:?}");
+    let (_, frag) = page(&app, "/beacon/helpdesk/board", &tech).await;
+    assert!(frag.contains("Moved &lt;upstream&gt;"), "{frag}");
+});
