@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 pub const MODULE: WebModule = WebModule {
     id: "beacon",
     label: "Beacon",
-    href: HELPDESK,
+    href: "/beacon",
     access: Access::Staff,
     in_sidebar: true,
     items: ITEMS,
