@@ -120,18 +120,70 @@ struct Cached {
     snapshot: Arc<Snapshot>,
 }
 
+/// The active tickets as last read, shared by every board computed from them.
+struct Loaded {
+    signature: (i64, Option<String>),
+    read: Instant,
+    tickets: Arc<Vec<BoardTicket>>,
+    last_sync: Option<DateTime<Utc>>,
+}
+
 /// Per app node: computed boards keyed by (view, agent filter), plus how many times a
-/// board was actually computed (the benchmark and tests read it).
+/// board was computed and the tickets read (the benchmark and tests read them). After
+/// a change the tickets are read once for all boards, and one board is computed at a
+/// time (`compute`), so a burst of polls after a change costs one read, not one each.
 #[derive(Default)]
 pub struct BoardCache {
     entries: Mutex<HashMap<(BoardView, String), Cached>>,
+    loaded: Mutex<Option<Loaded>>,
+    compute: tokio::sync::Mutex<()>,
     computations: std::sync::atomic::AtomicU64,
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl BoardCache {
     /// How many boards this node has computed (not served from the cache).
     pub fn computations(&self) -> u64 {
         self.computations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many times this node has read the active tickets from the database.
+    pub fn ticket_reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The active tickets for this ticket-table signature: the last read while it
+    /// matches and is younger than `MAX_AGE`, else read now.
+    async fn tickets(
+        &self,
+        db: &Db,
+        signature: &(i64, Option<String>),
+    ) -> AppResult<(Arc<Vec<BoardTicket>>, Option<DateTime<Utc>>)> {
+        if let Some(l) = self.loaded.lock().expect("board cache poisoned").as_ref() {
+            if &l.signature == signature && l.read.elapsed() < MAX_AGE {
+                return Ok((l.tickets.clone(), l.last_sync));
+            }
+        }
+        let tickets: Arc<Vec<BoardTicket>> = Arc::new(
+            store::list_active(db)
+                .await?
+                .iter()
+                .map(board_ticket)
+                .collect(),
+        );
+        let last_sync = crate::sync::jobs::last_completed_at(db, TICKET_SYNC_KINDS)
+            .await?
+            .as_deref()
+            .and_then(from_db);
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.loaded.lock().expect("board cache poisoned") = Some(Loaded {
+            signature: signature.clone(),
+            read: Instant::now(),
+            tickets: tickets.clone(),
+            last_sync,
+        });
+        Ok((tickets, last_sync))
     }
 
     /// The board for a view and agent filter: from the cache when neither the tickets
@@ -144,19 +196,18 @@ impl BoardCache {
         agent: &AgentFilter,
     ) -> AppResult<Arc<Snapshot>> {
         let key = (view, agent_key(agent));
-        let signature = (store::change_signature(db).await?, settings.version);
+        let tickets_signature = store::change_signature(db).await?;
+        let signature = (tickets_signature.clone(), settings.version);
         if let Some(hit) = self.fresh(&key, &signature) {
             return Ok(hit);
         }
-        let tickets: Vec<BoardTicket> = store::list_active(db)
-            .await?
-            .iter()
-            .map(board_ticket)
-            .collect();
-        let last_sync = crate::sync::jobs::last_completed_at(db, TICKET_SYNC_KINDS)
-            .await?
-            .as_deref()
-            .and_then(from_db);
+        // One computation at a time: polls that missed together wait for the first
+        // and then find its board.
+        let _computing = self.compute.lock().await;
+        if let Some(hit) = self.fresh(&key, &signature) {
+            return Ok(hit);
+        }
+        let (tickets, last_sync) = self.tickets(db, &tickets_signature).await?;
         let board = build_board(
             &tickets,
             Utc::now(),

@@ -295,19 +295,27 @@ fn section_markup(s: &BoardSection, mode: Mode, links: &BTreeMap<String, String>
     }
 }
 
-/// The four sections (cached on the snapshot per mode).
-fn sections(snapshot: &Snapshot, mode: Mode, links: &BTreeMap<String, String>) -> Markup {
-    let key = match mode {
-        Mode::Staff => "html.sections.staff",
-        Mode::Display => "html.sections.display",
-    };
-    let bytes = snapshot.rendered(key, |s| {
-        html! {
-            div class="beacon-sections" {
-                @for section in &s.board.sections { (section_markup(section, mode, links)) }
-            }
+fn sections_markup(snapshot: &Snapshot, mode: Mode, links: &BTreeMap<String, String>) -> Markup {
+    html! {
+        div class="beacon-sections" {
+            @for section in &snapshot.board.sections { (section_markup(section, mode, links)) }
         }
-        .into_string()
+    }
+}
+
+fn mode_key(mode: Mode, fragment: bool) -> &'static str {
+    match (mode, fragment) {
+        (Mode::Staff, false) => "html.sections.staff",
+        (Mode::Display, false) => "html.sections.display",
+        (Mode::Staff, true) => "html.fragment.staff",
+        (Mode::Display, true) => "html.fragment.display",
+    }
+}
+
+/// The four sections for a full page (rendered once per snapshot and mode).
+fn sections(snapshot: &Snapshot, mode: Mode, links: &BTreeMap<String, String>) -> Markup {
+    let bytes = snapshot.rendered(mode_key(mode, false), |s| {
+        sections_markup(s, mode, links).into_string()
     });
     PreEscaped(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -347,8 +355,8 @@ fn level_name(level: AlertLevel) -> &'static str {
     }
 }
 
-fn html_response(markup: String) -> Response {
-    let mut resp = Html(markup).into_response();
+fn html_response(markup: impl Into<axum::body::Body>) -> Response {
+    let mut resp = Html(markup.into()).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
@@ -362,8 +370,11 @@ async fn fragment(
 ) -> AppResult<Response> {
     let snapshot = board(state, view, agent).await?;
     let links = ticket_links(state);
-    let body = html! { (status(&snapshot, true)) (sections(&snapshot, mode, &links)) };
-    Ok(html_response(body.into_string()))
+    // The polled fragment is served as the very bytes rendered once per snapshot.
+    let bytes = snapshot.rendered(mode_key(mode, true), |s| {
+        html! { (status(s, true)) (sections_markup(s, mode, &links)) }.into_string()
+    });
+    Ok(html_response(bytes))
 }
 
 async fn board_page(

@@ -138,6 +138,18 @@ both!(board_is_shared_until_tickets_change, |app| {
     assert_eq!(body["total_active"], 6, "{body}");
     assert!(sections(&body)[1].contains(&"7".to_string()));
     assert_eq!(app.beacon.computations() - before, 2);
+    // Other boards after the change compute their own view from the same ticket read.
+    let reads = app.beacon.ticket_reads();
+    for path in [
+        "/codex/api/tickets/active?view=helpdesk",
+        "/codex/api/tickets/active?agent=77",
+        "/beacon/api/tickets/professional-services",
+    ] {
+        let (status, _) = app.get(path, &tech).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(app.beacon.computations() - before, 5);
+    assert_eq!(app.beacon.ticket_reads(), reads, "one read serves every board");
 });
 
 /// The Professional Services board is the configured PSA group; Helpdesk the rest.
