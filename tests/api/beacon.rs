@@ -149,7 +149,11 @@ both!(board_is_shared_until_tickets_change, |app| {
         assert_eq!(status, StatusCode::OK);
     }
     assert_eq!(app.beacon.computations() - before, 5);
-    assert_eq!(app.beacon.ticket_reads(), reads, "one read serves every board");
+    assert_eq!(
+        app.beacon.ticket_reads(),
+        reads,
+        "one read serves every board"
+    );
 });
 
 /// The Professional Services board is the configured PSA group; Helpdesk the rest.
