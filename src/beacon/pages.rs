@@ -11,22 +11,28 @@
 //! that queues one through the sync module and polls the job until it ends, then
 //! refreshes the board.
 
+use super::display;
 use super::feed::Snapshot;
 use super::http::{board, may_read_board, page_view};
 use super::model::{
     AgentFilter, AlertLevel, BoardItem, BoardSection, BoardView, SectionId, SlaClass,
 };
+use super::settings::{self, AlertLevels, BeaconSettings, OverdueMinutes, SettingsInput};
 use crate::auth::middleware::urlencode;
 use crate::codex::tickets::{list_agents, AgentQuery};
+use crate::error::FieldErrors;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::QueryParams;
 use crate::http::pagination::Page as Paging;
 use crate::http::AppState;
 use crate::sync::jobs::{self, Job, NewJob};
-use crate::web::{Access, NavItem, Page, PageCtx, Pages, PublicCtx, WebModule};
+use crate::web::forms::{csrf, error_summary, field_errors, Field};
+use crate::web::{Access, Flash, NavItem, Page, PageCtx, Pages, PublicCtx, WebModule};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -44,6 +50,8 @@ pub const MODULE: WebModule = WebModule {
 const HELPDESK: &str = "/beacon/helpdesk";
 const PRO_SERVICES: &str = "/beacon/professional-services";
 
+const SETTINGS: &str = "/beacon/settings";
+
 const ITEMS: &[NavItem] = &[
     NavItem {
         label: "Helpdesk",
@@ -54,6 +62,11 @@ const ITEMS: &[NavItem] = &[
         label: "Professional Services",
         href: PRO_SERVICES,
         access: Access::Staff,
+    },
+    NavItem {
+        label: "Board settings",
+        href: SETTINGS,
+        access: Access::Admin,
     },
 ];
 
@@ -74,6 +87,18 @@ fn pages() -> Pages {
         .get("/beacon/tickets/{source}/{id}", Access::Staff, ticket_modal)
         .post("/beacon/sync", Access::Master, start_sync)
         .get("/beacon/sync/progress", Access::Master, sync_progress)
+        .get(SETTINGS, Access::Admin, settings_page)
+        .post(SETTINGS, Access::Admin, save_settings)
+        .post(
+            "/beacon/settings/display-tokens",
+            Access::Admin,
+            create_display_token,
+        )
+        .post(
+            "/beacon/settings/display-tokens/{id}/revoke",
+            Access::Admin,
+            revoke_display_token,
+        )
         // Wall screens: no login; the handlers demand a display token.
         .get("/beacon/display/{view}", Access::Public, display_page)
         .get(
@@ -662,6 +687,268 @@ async fn display_board(
         Mode::Display,
     )
     .await
+}
+
+/// The settings form: every number as text, so a typo is a field error, not a 422
+/// about the request's shape.
+#[derive(Debug, Default, Deserialize)]
+pub struct SettingsForm {
+    urgent: String,
+    high: String,
+    medium: String,
+    low: String,
+    unknown: String,
+    fr_critical: String,
+    fr_warning: String,
+    alert_warning: String,
+    alert_danger: String,
+    alert_critical: String,
+    alert_emergency: String,
+    #[serde(default)]
+    professional_services_group: String,
+}
+
+impl SettingsForm {
+    fn from_settings(s: &BeaconSettings) -> SettingsForm {
+        let o = &s.update_overdue_minutes;
+        let a = &s.alert_levels;
+        SettingsForm {
+            urgent: o.urgent.to_string(),
+            high: o.high.to_string(),
+            medium: o.medium.to_string(),
+            low: o.low.to_string(),
+            unknown: o.unknown.to_string(),
+            fr_critical: s.fr_critical_minutes.to_string(),
+            fr_warning: s.fr_warning_minutes.to_string(),
+            alert_warning: a.warning.to_string(),
+            alert_danger: a.danger.to_string(),
+            alert_critical: a.critical.to_string(),
+            alert_emergency: a.emergency.to_string(),
+            professional_services_group: s.professional_services_group.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The API input, or the fields that are not whole numbers.
+    fn input(&self) -> Result<SettingsInput, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut num = |key: &str, v: &str| -> i64 {
+            v.trim().parse::<i64>().unwrap_or_else(|_| {
+                errors.insert(key.to_string(), "must be a whole number".into());
+                0
+            })
+        };
+        let input = SettingsInput {
+            update_overdue_minutes: Some(OverdueMinutes {
+                urgent: num("update_overdue_minutes.urgent", &self.urgent),
+                high: num("update_overdue_minutes.high", &self.high),
+                medium: num("update_overdue_minutes.medium", &self.medium),
+                low: num("update_overdue_minutes.low", &self.low),
+                unknown: num("update_overdue_minutes.unknown", &self.unknown),
+            }),
+            fr_critical_minutes: Some(num("fr_critical_minutes", &self.fr_critical)),
+            fr_warning_minutes: Some(num("fr_warning_minutes", &self.fr_warning)),
+            alert_levels: Some(AlertLevels {
+                warning: num("alert_levels.warning", &self.alert_warning),
+                danger: num("alert_levels.danger", &self.alert_danger),
+                critical: num("alert_levels.critical", &self.alert_critical),
+                emergency: num("alert_levels.emergency", &self.alert_emergency),
+            }),
+            professional_services_group: Some(Some(self.professional_services_group.clone())),
+        };
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+async fn settings_view(
+    state: &AppState,
+    ctx: &PageCtx,
+    form: &SettingsForm,
+    errors: &FieldErrors,
+    flash: Option<Flash>,
+) -> AppResult<Page> {
+    let current = settings::load(&state.db, settings::config_group(state)).await?;
+    let tokens = display::list(&state.db).await?;
+    let minutes = |name: &str, key: &str, label: &str, v: &str| {
+        Field::input("number", name, label)
+            .value(v)
+            .error_key(key)
+            .render(errors)
+    };
+    let mut page = Page::new(ctx, "Board settings")
+        .crumb("Beacon", HELPDESK)
+        .crumb("Board settings", SETTINGS);
+    if let Some(f) = flash {
+        page = page.flash(f);
+    }
+    Ok(page.body(html! {
+        h1 { "Board settings" }
+        div class="card" {
+            (error_summary(errors))
+            form method="post" action=(SETTINGS) class="stack" {
+                (csrf(ctx))
+                fieldset {
+                    legend { "Update overdue after (minutes without an update)" }
+                    (minutes("urgent", "update_overdue_minutes.urgent", "Urgent", &form.urgent))
+                    (minutes("high", "update_overdue_minutes.high", "High", &form.high))
+                    (minutes("medium", "update_overdue_minutes.medium", "Medium", &form.medium))
+                    (minutes("low", "update_overdue_minutes.low", "Low", &form.low))
+                    (minutes("unknown", "update_overdue_minutes.unknown", "Other priority", &form.unknown))
+                }
+                fieldset {
+                    legend { "First response / due date (minutes left)" }
+                    (minutes("fr_critical", "fr_critical_minutes", "Critical below", &form.fr_critical))
+                    (minutes("fr_warning", "fr_warning_minutes", "Warning below", &form.fr_warning))
+                }
+                fieldset {
+                    legend { "Header counter (active tickets)" }
+                    (minutes("alert_warning", "alert_levels.warning", "Yellow from", &form.alert_warning))
+                    (minutes("alert_danger", "alert_levels.danger", "Red from", &form.alert_danger))
+                    (minutes("alert_critical", "alert_levels.critical", "Blinking from", &form.alert_critical))
+                    (minutes("alert_emergency", "alert_levels.emergency", "Sirens from", &form.alert_emergency))
+                }
+                (Field::text("professional_services_group", "Professional Services group (PSA group id)")
+                    .value(&form.professional_services_group)
+                    .hint("Tickets of this group form the Professional Services board; empty: none.")
+                    .render(errors))
+                div class="actions" { button type="submit" { "Save settings" } }
+            }
+            p class="muted" {
+                @match &current.updated_at {
+                    Some(at) => { "Version " (current.version) ", changed " (utc_text(at)) " by " (current.updated_by.as_deref().unwrap_or("?")) "." }
+                    None => { "The built-in defaults are in use." }
+                }
+            }
+        }
+        h2 { "Display tokens" }
+        p class="muted" { "A display token lets a wall screen show the board at "
+            code { "/beacon/display/helpdesk?token=…" } " without a login; it opens nothing else." }
+        div class="card" {
+            form method="post" action="/beacon/settings/display-tokens" class="inline" {
+                (csrf(ctx))
+                (Field::text("name", "Screen name").render(errors))
+                button type="submit" { "Create display token" }
+            }
+            div class="table-wrap" {
+                table {
+                    thead { tr { th { "Name" } th { "Token" } th { "Created" } th { "Last used" } th { "" } } }
+                    tbody {
+                        @for t in &tokens {
+                            tr {
+                                td { (t.name) }
+                                td class="mono" { (t.prefix) "…" }
+                                td { (utc_text(&t.created_at)) @if let Some(by) = &t.created_by { " by " (by) } }
+                                td { (t.last_used_at.as_deref().map(utc_text).unwrap_or_else(|| "never".into())) }
+                                td {
+                                    @if t.revoked_at.is_some() {
+                                        span class="badge" { "revoked" }
+                                    } @else {
+                                        form method="post" action={ "/beacon/settings/display-tokens/" (t.id) "/revoke" }
+                                            data-confirm="Revoke this display token? Its screens stop at their next poll." {
+                                            (csrf(ctx))
+                                            button type="submit" class="danger" { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if tokens.is_empty() { p class="empty" { "No display tokens yet." } }
+            }
+        }
+    }))
+}
+
+async fn settings_page(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Page> {
+    let current = settings::load(&state.db, settings::config_group(&state)).await?;
+    settings_view(
+        &state,
+        &ctx,
+        &SettingsForm::from_settings(&current),
+        &FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+async fn save_settings(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<SettingsForm>,
+) -> AppResult<Response> {
+    let saved = match form.input() {
+        Ok(input) => {
+            settings::save(
+                &state.db,
+                &ctx.principal,
+                settings::config_group(&state),
+                &input,
+            )
+            .await
+        }
+        Err(errors) => Err(AppError::Validation(errors)),
+    };
+    match saved {
+        Ok(_) => Ok(
+            Flash::success("Board settings saved; boards use them from their next poll.")
+                .redirect(SETTINGS),
+        ),
+        Err(e) => {
+            let errors = field_errors(e)?;
+            Ok(settings_view(&state, &ctx, &form, &errors, None)
+                .await?
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .into_response())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// Creates a display token and shows it once, with the screen's URL.
+async fn create_display_token(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<TokenForm>,
+) -> AppResult<Response> {
+    let current = settings::load(&state.db, settings::config_group(&state)).await?;
+    let values = SettingsForm::from_settings(&current);
+    match display::create(&state.db, &form.name, &ctx.principal.email).await {
+        Ok((_, token)) => {
+            let shown = Flash::success(format!(
+                "Display token created; copy it now, it is not shown again: {token} \
+                 (screen URL: /beacon/display/helpdesk?token={token})"
+            ));
+            Ok(
+                settings_view(&state, &ctx, &values, &FieldErrors::new(), Some(shown))
+                    .await?
+                    .into_response(),
+            )
+        }
+        Err(e) => {
+            let errors = field_errors(e)?;
+            Ok(settings_view(&state, &ctx, &values, &errors, None)
+                .await?
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .into_response())
+        }
+    }
+}
+
+async fn revoke_display_token(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    display::revoke(&state.db, id).await?;
+    Ok(Flash::success("Display token revoked.").redirect(SETTINGS))
 }
 
 #[cfg(test)]

@@ -776,3 +776,117 @@ both!(sync_button_syncs_and_the_board_follows_upstream, |app| {
     let (_, frag) = page(&app, "/beacon/helpdesk/board", &tech).await;
     assert!(frag.contains("Moved &lt;upstream&gt;"), "{frag}");
 });
+
+// ------------------------------------------------- settings page (browser session)
+
+both!(
+    settings_page_saves_validates_and_manages_display_tokens,
+    |app| {
+        use crate::web::Browser;
+        let admin = app.admin().await;
+        let b = Browser::new(&app);
+        let csrf = b.login(&admin.email).await;
+        let page = b.get("/beacon/settings").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body.contains("value=\"30\""), "urgent default shown");
+        assert!(
+            page.body.contains("href=\"/beacon/settings\""),
+            "admin sidebar link"
+        );
+        let form = |urgent: &'static str, warning: &'static str| {
+            vec![
+                ("csrf_token", csrf.clone()),
+                ("urgent", urgent.to_string()),
+                ("high", "2880".into()),
+                ("medium", "4320".into()),
+                ("low", "5760".into()),
+                ("unknown", "4320".into()),
+                ("fr_critical", "240".into()),
+                ("fr_warning", warning.to_string()),
+                ("alert_warning", "90".into()),
+                ("alert_danger", "100".into()),
+                ("alert_critical", "110".into()),
+                ("alert_emergency", "120".into()),
+                ("professional_services_group", "<G>".into()),
+            ]
+        };
+        let post = |fields: Vec<(&'static str, String)>| {
+            let pairs: Vec<(&str, String)> = fields;
+            let b = &b;
+            async move {
+                let borrowed: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                b.post("/beacon/settings", &borrowed).await
+            }
+        };
+        // Not a number, and warning below critical: 422 with both fields, nothing saved.
+        let bad = post(form("soon", "60")).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("must be a whole number"), "{}", bad.body);
+        let (_, s) = app.get("/beacon/api/settings", &admin).await;
+        assert_eq!(s["version"], 0);
+        let bad = post(form("45", "60")).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            bad.body.contains("must not be below fr_critical_minutes"),
+            "{}",
+            bad.body
+        );
+        let ok = post(form("45", "720")).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let (_, s) = app.get("/beacon/api/settings", &admin).await;
+        assert_eq!(s["update_overdue_minutes"]["urgent"], 45, "{s}");
+        assert_eq!(s["professional_services_group"], "<G>");
+        let page = b.get("/beacon/settings").await;
+        assert!(
+            page.body.contains("value=\"&lt;G&gt;\""),
+            "escaped in the form"
+        );
+        assert!(page.body.contains("Board settings saved"));
+
+        // Display tokens: created (shown once), listed by prefix, revoked.
+        let made = b
+            .post(
+                "/beacon/settings/display-tokens",
+                &[("csrf_token", csrf.as_str()), ("name", "Lobby TV")],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        let at = made.body.find("hmd_").expect("the token is shown once");
+        let token: String = made.body[at..].chars().take(44).collect();
+        assert_eq!(
+            anon(
+                &app,
+                &format!("/beacon/display/helpdesk?token={token}"),
+                None
+            )
+            .await,
+            StatusCode::OK
+        );
+        let (_, list) = app.get("/beacon/api/display-tokens", &admin).await;
+        let id = list[0]["id"].as_i64().unwrap();
+        let again = b.get("/beacon/settings").await;
+        assert!(again.body.contains("Lobby TV") && !again.body.contains(&token));
+        let revoked = b
+            .post(
+                &format!("/beacon/settings/display-tokens/{id}/revoke"),
+                &[("csrf_token", csrf.as_str())],
+            )
+            .await;
+        assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            anon(
+                &app,
+                &format!("/beacon/display/helpdesk?token={token}"),
+                None
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        // Without the CSRF token nothing happens.
+        let refused = b
+            .post("/beacon/settings/display-tokens", &[("name", "x")])
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+);

@@ -388,6 +388,11 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         // Wall screens: no login, but a display token (without one: 401).
         ("GET", "/beacon/display/{view}", "/beacon/display/helpdesk?token={display}", Public),
         ("GET", "/beacon/display/{view}/board", "/beacon/display/helpdesk/board?token={display}", Public),
+        ("GET", "/beacon/settings", "/beacon/settings", Admin),
+        ("POST", "/beacon/settings", "/beacon/settings", Admin),
+        ("POST", "/beacon/settings/display-tokens", "/beacon/settings/display-tokens", Admin),
+        // Last: it revokes the display token the rows above use.
+        ("POST", "/beacon/settings/display-tokens/{id}/revoke", "/beacon/settings/display-tokens/{display_id}/revoke", Admin),
     ]
 }
 
