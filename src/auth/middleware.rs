@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 pub fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/livez" | "/login" | "/favicon.ico")
         || path.starts_with("/static/")
+        || path == "/beacon/display"
         || path.starts_with("/beacon/display/")
         || path.starts_with("/beacon/api/tickets/")
 }

@@ -100,6 +100,7 @@ fn pages() -> Pages {
             revoke_display_token,
         )
         // Wall screens: no login; the handlers demand a display token.
+        .get("/beacon/display", Access::Public, display_index)
         .get("/beacon/display/{view}", Access::Public, display_page)
         .get(
             "/beacon/display/{view}/board",
@@ -632,6 +633,15 @@ async fn progress(state: &AppState, ids: &[i64]) -> AppResult<Response> {
             .insert("hx-trigger", HeaderValue::from_static("beacon-refresh"));
     }
     Ok(resp)
+}
+
+/// `/beacon/display` → the Helpdesk display, keeping the query (the token). The
+/// original's redirect lost its `/beacon` prefix behind the proxy.
+async fn display_index(uri: axum::http::Uri) -> Redirect {
+    match uri.query() {
+        Some(q) => Redirect::to(&format!("/beacon/display/helpdesk?{q}")),
+        None => Redirect::to("/beacon/display/helpdesk"),
+    }
 }
 
 /// The TV page: no sidebar, large type, the board polled with the display token.

@@ -436,6 +436,17 @@ both!(display_token_reads_the_board_and_nothing_else, |app| {
             "{path} with the display token as bearer"
         );
     }
+    let resp = app
+        .client
+        .get(app.url(&format!("/beacon/display?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/beacon/display/helpdesk?token={token}").as_str()
+    );
     // No token, a wrong one, a revoked one: 401.
     assert_eq!(
         anon(&app, "/beacon/display/helpdesk", None).await,

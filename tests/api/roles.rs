@@ -386,6 +386,7 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/beacon/sync", "/beacon/sync", Master),
         ("GET", "/beacon/sync/progress", "/beacon/sync/progress?jobs={job}", Master),
         // Wall screens: no login, but a display token (without one: 401).
+        ("GET", "/beacon/display", "/beacon/display?token={display}", Public),
         ("GET", "/beacon/display/{view}", "/beacon/display/helpdesk?token={display}", Public),
         ("GET", "/beacon/display/{view}/board", "/beacon/display/helpdesk/board?token={display}", Public),
         ("GET", "/beacon/settings", "/beacon/settings", Admin),
