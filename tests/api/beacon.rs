@@ -901,3 +901,47 @@ both!(
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
     }
 );
+
+// Another app node changes the settings (straight in the shared database, not through
+// this node): this node's cached board must follow on its next poll.
+both!(
+    settings_changed_on_another_node_reach_this_nodes_cache,
+    |app| {
+        use hivematrix::auth::{AuthMethod, Principal};
+        use hivematrix::beacon::settings::{self, OverdueMinutes, SettingsInput};
+        seed(&app).await;
+        let tech = app.caller(Role::Technician, None).await;
+        let (_, before) = app.get("/codex/api/tickets/active", &tech).await;
+        assert!(sections(&before)[2].contains(&"2".to_string()), "{before}");
+        let (_, again) = app.get("/codex/api/tickets/active", &tech).await;
+        assert_eq!(before, again, "served from the cache");
+        let other_node_admin = Principal {
+            user_id: 0,
+            email: "admin@node-b".into(),
+            name: "Node B".into(),
+            role: Role::Admin,
+            company_id: None,
+            method: AuthMethod::ApiToken { token_id: 0 },
+            correlation_id: None,
+        };
+        settings::save(
+            &app.db,
+            &other_node_admin,
+            None,
+            &SettingsInput {
+                update_overdue_minutes: Some(OverdueMinutes {
+                    urgent: 240,
+                    high: 2880,
+                    medium: 4320,
+                    low: 5760,
+                    unknown: 4320,
+                }),
+                ..SettingsInput::default()
+            },
+        )
+        .await
+        .expect("save");
+        let (_, after) = app.get("/codex/api/tickets/active", &tech).await;
+        assert!(!sections(&after)[2].contains(&"2".to_string()), "{after}");
+    }
+);
