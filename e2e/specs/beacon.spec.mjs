@@ -115,6 +115,8 @@ test("beacon: the board fills from a sync and follows a ticket changed upstream"
     // No reload: the finished job tells the board to refetch its sections.
     await page.waitForSelector(`#section-2 tr[data-ticket-id='${id}']`);
     assert.match(await page.locator(`#section-2 tr[data-ticket-id='${id}'] td.subject`).innerText(), /E2E <moved> upstream/);
+    // Kept as an artefact: what the board looked like.
+    await page.screenshot({ path: path.join(process.env.E2E_OUT || ".", "beacon-board.png"), fullPage: false });
   });
 
   await step(page, "the subject opens the ticket modal", async () => {
@@ -143,6 +145,7 @@ test("beacon: the board fills from a sync and follows a ticket changed upstream"
     assert.equal(await tv.locator(".sidebar").count(), 0);
     assert.equal(await tv.locator(".beacon-tv section h2").count(), 4);
     assert.equal(await tv.locator(`#section-2 tr[data-ticket-id='${id}']`).count(), 1);
+    await tv.screenshot({ path: path.join(process.env.E2E_OUT || ".", "beacon-tv.png"), fullPage: false });
     const refused = await tv.goto("/beacon/display/helpdesk?token=hmd_wrong");
     assert.equal(refused.status(), 401);
   });
