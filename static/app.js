@@ -32,6 +32,11 @@
     var f = e.target, q = f.getAttribute("data-confirm");
     if (q && !window.confirm(q)) { e.preventDefault(); }
   }, true);
+  // Content swapped into a <dialog> (ticket details) opens it as a modal.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var t = e.detail.target;
+    if (t && t.tagName === "DIALOG" && !t.open && t.showModal) { t.showModal(); }
+  });
   // Selects with data-autosubmit submit their form on change (filters, page size).
   document.addEventListener("change", function (e) {
     var t = e.target;

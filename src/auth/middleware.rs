@@ -9,12 +9,16 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-/// Paths anyone may reach: probes, the login page and static assets.
+/// Paths anyone may reach: probes, the login page and static assets; and Beacon's wall
+/// displays and board JSON, whose handlers demand a display token (`?token=`) instead.
 pub fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/health" | "/livez" | "/login" | "/favicon.ico" | "/login/oidc" | "/login/oidc/callback"
     ) || path.starts_with("/static/")
+        || path == "/beacon/display"
+        || path.starts_with("/beacon/display/")
+        || path.starts_with("/beacon/api/tickets/")
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {

@@ -13,6 +13,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "codex", include_str!("../../migrations/0002_codex.sql")),
     (3, "sync", include_str!("../../migrations/0003_sync.sql")),
     (
+        4,
+        "beacon",
+        include_str!("../../migrations/0004_beacon.sql"),
+    ),
+    (
         6,
         "sync_settings",
         include_str!("../../migrations/0006_sync_settings.sql"),

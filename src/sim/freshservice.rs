@@ -82,7 +82,7 @@ pub fn routes(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         .route("/api/v2/agents", get(list_agents))
         .route("/api/v2/tickets", get(list_tickets))
         .route("/api/v2/tickets/filter", get(filter_tickets))
-        .route("/api/v2/tickets/{id}", get(show_ticket))
+        .route("/api/v2/tickets/{id}", get(show_ticket).put(update_ticket))
         .route(
             "/api/v2/tickets/{id}/conversations",
             get(list_conversations),
@@ -1007,6 +1007,102 @@ async fn show_ticket(
     let d = sim.data();
     let t = live_ticket(&d, &id)?;
     Ok(Json(json!({"ticket": ticket_json(t, &d, &includes)})).into_response())
+}
+
+/// `PUT /api/v2/tickets/{id}`: an agent changes a ticket upstream (subject, status,
+/// priority, responder). Tests and demos use it to change what the next sync sees; the
+/// ticket's `updated_at` moves to now, as Freshservice's does.
+async fn update_ticket(
+    State(sim): State<Arc<Sim>>,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Result<Response, Refusal> {
+    let Some(Json(Value::Object(body))) = body else {
+        return Err(invalid("body", "Invalid JSON body", "invalid_json"));
+    };
+    let mut d = sim.data();
+    let idx = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| d.tickets.iter().position(|t| t.id == id && !t.deleted))
+        .ok_or_else(not_found)?;
+    let int = |field: &str, v: &Value| {
+        v.as_i64()
+            .ok_or_else(|| invalid(field, "It should be a/an Integer", "datatype_mismatch"))
+    };
+    let mut subject = None;
+    let mut status = None;
+    let mut priority = None;
+    let mut responder = None;
+    for (field, v) in &body {
+        match field.as_str() {
+            "subject" => {
+                subject = Some(
+                    v.as_str()
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| invalid(field, "It should not be blank", "missing_field"))?
+                        .to_string(),
+                )
+            }
+            "status" => {
+                let n = int(field, v)?;
+                if !STATUS_CHOICES.iter().any(|(id, _)| *id == n) {
+                    return Err(invalid(
+                        field,
+                        "It should be one of the statuses",
+                        "invalid_value",
+                    ));
+                }
+                status = Some(n);
+            }
+            "priority" => {
+                let n = int(field, v)?;
+                if !(1..=4).contains(&n) {
+                    return Err(invalid(
+                        field,
+                        "It should be one of 1, 2, 3, 4",
+                        "invalid_value",
+                    ));
+                }
+                priority = Some(n);
+            }
+            "responder_id" => {
+                responder = Some(if v.is_null() {
+                    None
+                } else {
+                    Some(int(field, v)?)
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    field,
+                    "Unexpected/invalid field in request",
+                    "invalid_field",
+                ))
+            }
+        }
+    }
+    let now = Utc::now();
+    let t = &mut d.tickets[idx];
+    if let Some(s) = subject {
+        t.subject = s;
+    }
+    if let Some(s) = status {
+        t.status = s;
+        if matches!(s, 4 | 5) && t.resolved_at.is_none() {
+            t.resolved_at = Some(now);
+        }
+    }
+    if let Some(p) = priority {
+        t.priority = p;
+    }
+    if let Some(r) = responder {
+        t.responder_id = r;
+    }
+    t.updated_at = now;
+    let d = &*d;
+    let t = &d.tickets[idx];
+    Ok(Json(json!({"ticket": ticket_json(t, d, &[])})).into_response())
 }
 
 async fn list_conversations(

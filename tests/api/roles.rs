@@ -147,6 +147,13 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/codex/sync/rmm", "/codex/sync/rmm", Admin),
         ("POST", "/codex/sync/push-account-numbers", "/codex/sync/push-account-numbers", Admin),
         ("POST", "/codex/admin/sync-jobs/{id}/cancel", "/codex/admin/sync-jobs/{job}/cancel", Admin),
+        // Beacon: the board JSON (staff, or a display token: see tests/api/beacon.rs),
+        // settings, display tokens.
+        ("GET", "/beacon/api/tickets/{view}", "/beacon/api/tickets/helpdesk", Staff),
+        ("GET", "/beacon/api/settings", "/beacon/api/settings", Staff),
+        ("PUT", "/beacon/api/settings", "/beacon/api/settings", Admin),
+        ("GET", "/beacon/api/display-tokens", "/beacon/api/display-tokens", Admin),
+        ("POST", "/beacon/api/display-tokens", "/beacon/api/display-tokens", Admin),
         // Webhooks: no user login; the sender proves itself with the webhook secret
         // (none is configured here, so the hook answers 503 to everyone).
         ("GET", "/codex/webhooks/health", "/codex/webhooks/health", Public),
@@ -160,6 +167,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("DELETE", "/codex/api/billing-plans/{id}", "/codex/api/billing-plans/{plan}", Billing),
         ("DELETE", "/codex/api/companies/{account_number}", "/codex/api/companies/{other}", Master),
         ("DELETE", "/codex/api/sync/providers/{side}/{provider}", "/codex/api/sync/providers/rmm/datto", Admin),
+        ("DELETE", "/beacon/api/display-tokens/{id}", "/beacon/api/display-tokens/{display_id}", Admin),
     ]
 }
 
@@ -258,6 +266,19 @@ async fn records(app: &TestApp, admin: &Caller) -> HashMap<&'static str, String>
     .unwrap();
     r.insert("job", job.id.to_string());
     r.insert("user", admin.user_id.to_string());
+    let (s, display) = app
+        .post(
+            "/beacon/api/display-tokens",
+            admin,
+            json!({"name": "Wall screen"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{display}");
+    r.insert("display_id", id(&display));
+    r.insert(
+        "display",
+        display["token"].as_str().expect("token").to_string(),
+    );
     r
 }
 
@@ -367,6 +388,23 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/codex/admin/sync/providers/{side}/{provider}", "/codex/admin/sync/providers/psa/freshservice", Admin),
         ("POST", "/codex/admin/sync/providers/{side}/{provider}/remove", "/codex/admin/sync/providers/psa/freshservice/remove", Admin),
         ("POST", "/codex/admin/sync/schedules/{provider}/{kind}", "/codex/admin/sync/schedules/freshservice/tickets", Admin),
+        ("GET", "/beacon", "/beacon", Staff),
+        ("GET", "/beacon/helpdesk", "/beacon/helpdesk", Staff),
+        ("GET", "/beacon/professional-services", "/beacon/professional-services", Staff),
+        ("GET", "/beacon/helpdesk/board", "/beacon/helpdesk/board", Staff),
+        ("GET", "/beacon/professional-services/board", "/beacon/professional-services/board", Staff),
+        ("GET", "/beacon/tickets/{source}/{id}", "/beacon/tickets/manual/{ticket_ext_own}", Staff),
+        ("POST", "/beacon/sync", "/beacon/sync", Master),
+        ("GET", "/beacon/sync/progress", "/beacon/sync/progress?jobs={job}", Master),
+        // Wall screens: no login, but a display token (without one: 401).
+        ("GET", "/beacon/display", "/beacon/display?token={display}", Public),
+        ("GET", "/beacon/display/{view}", "/beacon/display/helpdesk?token={display}", Public),
+        ("GET", "/beacon/display/{view}/board", "/beacon/display/helpdesk/board?token={display}", Public),
+        ("GET", "/beacon/settings", "/beacon/settings", Admin),
+        ("POST", "/beacon/settings", "/beacon/settings", Admin),
+        ("POST", "/beacon/settings/display-tokens", "/beacon/settings/display-tokens", Admin),
+        // Last: it revokes the display token the rows above use.
+        ("POST", "/beacon/settings/display-tokens/{id}/revoke", "/beacon/settings/display-tokens/{display_id}/revoke", Admin),
     ]
 }
 

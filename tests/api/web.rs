@@ -140,11 +140,13 @@ both!(
             .await;
         assert_eq!(ok.status, StatusCode::SEE_OTHER);
         assert_eq!(ok.location(), "/");
-        // `/` goes to the home page: the default (beacon) is not a module of this build,
-        // so the first module the admin may see.
+        // `/` goes to the home page: the default, Beacon (whose landing page opens the
+        // Helpdesk board).
         let home = b.get("/").await;
         assert_eq!(home.status, StatusCode::SEE_OTHER);
-        assert_eq!(home.location(), "/codex");
+        assert_eq!(home.location(), "/beacon");
+        let beacon = b.get("/beacon").await;
+        assert_eq!(beacon.location(), "/beacon/helpdesk");
         let page = b.get("/codex").await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("class=\"sidebar\""));
