@@ -25,7 +25,10 @@
 pub mod classify;
 pub mod engine;
 pub mod invoice;
+pub mod load;
 pub mod model;
+pub mod snapshots;
+pub mod store;
 
 #[cfg(test)]
 mod examples;
