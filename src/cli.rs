@@ -329,6 +329,8 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
     let _worker = state.sync.spawn_worker(state.db.clone());
     let _scheduler = state.sync.spawn_scheduler(state.db.clone());
+    // Ledger's bulk-acceptance jobs and monthly schedule.
+    let _ledger = crate::ledger::jobs::spawn_worker(state.db.clone());
     let app = crate::build_app(state);
     axum::serve(
         listener,

@@ -12,7 +12,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/0001_core.sql")),
     (2, "codex", include_str!("../../migrations/0002_codex.sql")),
     (3, "sync", include_str!("../../migrations/0003_sync.sql")),
-    (5, "ledger", include_str!("../../migrations/0005_ledger.sql")),
+    (
+        5,
+        "ledger",
+        include_str!("../../migrations/0005_ledger.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -120,7 +120,8 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
     let user_rule = store::user_rule(db).await?;
     let all_assets = assets::list_for_companies(db, &ids).await?;
     let mut contacts_by = contacts::list_for_companies(db, &ids).await?;
-    let month = tickets::store::time_entries_for_month(db, ids_s, period.year, period.month).await?;
+    let month =
+        tickets::store::time_entries_for_month(db, ids_s, period.year, period.month).await?;
 
     let mut assets_by: HashMap<i64, Vec<AssetInput>> = HashMap::new();
     for a in &all_assets {
@@ -148,7 +149,9 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
     let mut earlier_by: HashMap<i64, Vec<TimeEntry>> = HashMap::new();
     if !pooled.is_empty() {
         for m in 1..period.month {
-            for e in tickets::store::time_entries_for_month(db, Some(&pooled), period.year, m).await? {
+            for e in
+                tickets::store::time_entries_for_month(db, Some(&pooled), period.year, m).await?
+            {
                 if let Some(c) = e.company_id {
                     earlier_by.entry(c).or_default().push(entry(&e));
                 }
@@ -174,7 +177,10 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
     }
     let mut items_by: HashMap<i64, Vec<CustomLineItem>> = HashMap::new();
     for r in &items {
-        items_by.entry(r.company_id).or_default().push(r.to_engine());
+        items_by
+            .entry(r.company_id)
+            .or_default()
+            .push(r.to_engine());
     }
 
     let mut out = Vec::with_capacity(companies.len());

@@ -23,8 +23,11 @@
 //! the bill and the invoice CSV together, so any bill can be recomputed and checked.
 
 pub mod classify;
+pub mod contract;
 pub mod engine;
+pub mod http;
 pub mod invoice;
+pub mod jobs;
 pub mod load;
 pub mod model;
 pub mod snapshots;

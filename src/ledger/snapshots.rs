@@ -226,23 +226,25 @@ pub async fn accept(
     who: &Principal,
     loaded: &Loaded,
     notes: Option<String>,
-    job_id: Option<i64>,
 ) -> AppResult<Snapshot> {
     let bill = loaded.bill();
-    accept_bill(db, who, loaded, &bill, notes, job_id).await
+    accept_bill(db, Some(who), &who.email, loaded, &bill, notes, None).await
 }
 
+/// Stores `bill` (computed from `loaded`) as a snapshot. `who` is the user for the audit
+/// log (none for scheduled jobs); `created_by` is recorded on the snapshot.
 pub async fn accept_bill(
     db: &Db,
-    who: &Principal,
+    who: Option<&Principal>,
+    created_by: &str,
     loaded: &Loaded,
     bill: &Bill,
     notes: Option<String>,
     job_id: Option<i64>,
 ) -> AppResult<Snapshot> {
     let csv = invoice_csv(bill).map_err(|e| AppError::invalid("account_number", e.reason))?;
-    let header = invoice::invoice_header(bill)
-        .map_err(|e| AppError::invalid("account_number", e.reason))?;
+    let header =
+        invoice::invoice_header(bill).map_err(|e| AppError::invalid("account_number", e.reason))?;
     let inputs_json = serde_json::to_string(&loaded.inputs).map_err(anyhow::Error::from)?;
     let bill_json = serde_json::to_string(bill).map_err(anyhow::Error::from)?;
     let rows = invoice::invoice_rows(bill);
@@ -311,7 +313,7 @@ pub async fn accept_bill(
     .bind(&bill_json)
     .bind(&csv)
     .bind(&hash)
-    .bind(&who.email)
+    .bind(created_by)
     .bind(&now)
     .bind(&notes)
     .bind(job_id)
@@ -322,7 +324,7 @@ pub async fn accept_bill(
     let snap = head_from_row(&sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?)?;
     audit::record(
         &mut tx,
-        Some(who),
+        who,
         Change {
             module: "ledger",
             action: Action::Create,
@@ -338,9 +340,8 @@ pub async fn accept_bill(
 }
 
 pub async fn get(db: &Db, id: i64) -> AppResult<Option<Stored>> {
-    let sql = format!(
-        "SELECT {HEAD}, s.inputs_json, s.bill_json, s.invoice_csv {FROM} WHERE s.id = $1"
-    );
+    let sql =
+        format!("SELECT {HEAD}, s.inputs_json, s.bill_json, s.invoice_csv {FROM} WHERE s.id = $1");
     let Some(r) = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await? else {
         return Ok(None);
     };
@@ -378,8 +379,8 @@ pub fn detail(s: Stored) -> SnapshotDetail {
 
 /// Voids a snapshot (reason required). A voided snapshot stays, marked, forever.
 pub async fn void(db: &Db, who: &Principal, id: i64, reason: &str) -> AppResult<Snapshot> {
-    let reason = crate::validate::required_text(reason, 2000)
-        .map_err(|m| AppError::invalid("reason", m))?;
+    let reason =
+        crate::validate::required_text(reason, 2000).map_err(|m| AppError::invalid("reason", m))?;
     let Some(before) = get(db, id).await? else {
         return Err(AppError::not_found(format!("snapshot {id} not found")));
     };

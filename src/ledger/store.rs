@@ -854,7 +854,11 @@ pub async fn save_manual(
         input.billing_type.as_deref(),
         input.custom_cost.as_ref(),
     );
-    let notes = match input.notes.as_deref().map(|n| crate::validate::text(n, 2000)) {
+    let notes = match input
+        .notes
+        .as_deref()
+        .map(|n| crate::validate::text(n, 2000))
+    {
         None => None,
         Some(Ok(n)) if n.is_empty() => None,
         Some(Ok(n)) => Some(n),
