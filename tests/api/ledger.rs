@@ -1080,3 +1080,101 @@ both!(ledger_rules_settings_and_contract_alignment, |app| {
         .await;
     assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
 });
+
+// On generated data (varied plans, terms, devices, contacts and hours), every company's
+// total is the same on the dashboard, the bill, the invoice CSV, the summary and the
+// snapshot a bulk job stores.
+both!(ledger_totals_agree_for_every_demo_company, |app| {
+    let admin = app.admin().await;
+    let args = hivematrix::demo::DemoArgs {
+        companies: 12,
+        contacts: 120,
+        assets: 200,
+        tickets: 400,
+        seed: 7,
+    };
+    hivematrix::demo::generate(&app.db, &args).await.unwrap();
+    let now = chrono::Utc::now();
+    let q = format!(
+        "year={}&month={}",
+        chrono::Datelike::year(&now),
+        chrono::Datelike::month(&now)
+    );
+    let (s, dash) = app
+        .get(&format!("/ledger/api/billing/dashboard?{q}"), &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{dash}");
+    let rows = dash["companies"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 12, "no company vanishes");
+    let (s, job) = app
+        .post(
+            "/ledger/archive/api/snapshots/bulk/create",
+            &admin,
+            json!({"year": chrono::Datelike::year(&now), "month": chrono::Datelike::month(&now)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    hivematrix::ledger::jobs::run_queued(&app.db).await.unwrap();
+    let mut job_done = Value::Null;
+    for _ in 0..100 {
+        let (_, j) = app
+            .get(
+                &format!("/ledger/archive/api/scheduler/jobs/{}", job["id"]),
+                &admin,
+            )
+            .await;
+        if j["status"] == "completed" {
+            job_done = j;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(job_done["status"], "completed", "{job_done}");
+    let mut priced = 0;
+    for r in &rows {
+        let acct = r["account_number"].as_str().unwrap();
+        let (_, bill) = app
+            .get(&format!("/ledger/api/billing/{acct}?{q}"), &admin)
+            .await;
+        assert_eq!(bill["total"], r["total_bill"], "{acct}");
+        if r["error"].is_string() {
+            continue;
+        }
+        priced += 1;
+        let (_, _, csv) = raw(
+            &app,
+            &format!("/ledger/invoice/{acct}/download?{q}"),
+            &admin,
+        )
+        .await;
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(
+            csv_total(&csv).to_string(),
+            r["total_bill"].as_str().unwrap(),
+            "{acct}"
+        );
+        let (_, sum) = app
+            .get(&format!("/ledger/api/invoice/{acct}/summary?{q}"), &admin)
+            .await;
+        assert_eq!(sum["total_amount"], r["total_bill"], "{acct}");
+        let (_, snap) = app
+            .get(
+                &format!(
+                    "/ledger/archive/api/snapshot/{}",
+                    r["invoice_number"].as_str().unwrap()
+                ),
+                &admin,
+            )
+            .await;
+        assert_eq!(snap["total_amount"], r["total_bill"], "{acct}");
+        let (_, _, stored) = raw(
+            &app,
+            &format!("/ledger/archive/api/snapshots/{}/csv", snap["id"]),
+            &admin,
+        )
+        .await;
+        assert_eq!(String::from_utf8(stored).unwrap(), csv, "{acct}");
+    }
+    assert!(priced > 0, "the demo data prices some companies");
+    assert_eq!(job_done["accepted"], priced);
+});
