@@ -118,8 +118,8 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
     let items = store::line_items(db, ids_s).await?;
     let rules = store::class_rules(db).await?;
     let user_rule = store::user_rule(db).await?;
-    let all_assets = assets::list_for_companies(db, &ids).await?;
-    let mut contacts_by = contacts::list_for_companies(db, &ids).await?;
+    let all_assets = assets::billing_devices(db, &ids).await?;
+    let people = contacts::billing_people(db, &ids).await?;
     let month =
         tickets::store::time_entries_for_month(db, ids_s, period.year, period.month).await?;
 
@@ -133,6 +133,13 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
             operating_system: a.operating_system.clone(),
             backup_bytes: a.backup_usage_bytes,
         });
+    }
+    let mut contacts_by: HashMap<i64, Vec<ContactInput>> = HashMap::new();
+    for (company, id, name, active) in people {
+        contacts_by
+            .entry(company)
+            .or_default()
+            .push(ContactInput { id, name, active });
     }
     let mut entries_by: HashMap<i64, Vec<TimeEntry>> = HashMap::new();
     for e in &month {
@@ -193,16 +200,7 @@ pub async fn load(db: &Db, companies: &[Company], period: BillingPeriod) -> AppR
         let plan = super::engine::plan_key(&info, &overrides)
             .and_then(|k| super::engine::find_plan(&plan_list, &k).cloned());
         let assets = assets_by.remove(&c.id).unwrap_or_default();
-        let contacts: Vec<ContactInput> = contacts_by
-            .remove(&c.id)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| ContactInput {
-                id: p.id,
-                name: p.name,
-                active: p.active,
-            })
-            .collect();
+        let contacts = contacts_by.remove(&c.id).unwrap_or_default();
         let mut orphans = Vec::new();
         let asset_ids: HashSet<i64> = assets.iter().map(|a| a.id).collect();
         let mut asset_overrides = Vec::new();
