@@ -343,6 +343,8 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     let _first_syncs = live_demo
         .as_ref()
         .map(|_| crate::demo_live::spawn_first_syncs(&state));
+    // Ledger's bulk-acceptance jobs and monthly schedule.
+    let _ledger = crate::ledger::jobs::spawn_worker(state.db.clone());
     let app = crate::build_app(state);
     axum::serve(
         listener,

@@ -47,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::codex::routes())
         .merge(crate::sync::routes::routes())
         .merge(crate::beacon::http::routes())
+        .merge(crate::ledger::http::routes())
 }
 
 /// `/openapi.json` and the viewer at `/docs`.

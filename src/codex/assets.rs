@@ -382,6 +382,47 @@ pub async fn list_for_companies(db: &Db, company_ids: &[i64]) -> AppResult<Vec<A
     Ok(list)
 }
 
+/// The fields billing reads of a live asset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillingDevice {
+    pub id: i64,
+    pub company_id: i64,
+    pub hostname: String,
+    pub hardware_type: Option<String>,
+    pub device_type: Option<String>,
+    pub operating_system: Option<String>,
+    pub backup_usage_bytes: Option<i64>,
+}
+
+/// Every live asset of the given companies with only the billing fields, in one query
+/// (for Ledger: the full `Asset` with UDFs and contacts is far heavier to read).
+pub async fn billing_devices(db: &Db, company_ids: &[i64]) -> AppResult<Vec<BillingDevice>> {
+    if company_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "SELECT id, company_id, hostname, hardware_type, device_type, operating_system, \
+         backup_usage_bytes FROM assets WHERE company_id IN ({}) AND deleted_at IS NULL \
+         ORDER BY company_id, lower(hostname), id",
+        id_list(company_ids)
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(BillingDevice {
+                id: r.try_get(0)?,
+                company_id: r.try_get(1)?,
+                hostname: r.try_get(2)?,
+                hardware_type: r.try_get(3)?,
+                device_type: r.try_get(4)?,
+                operating_system: r.try_get(5)?,
+                backup_usage_bytes: r.try_get(6)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// Query for asset lists.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -212,6 +212,14 @@ pub async fn get_by_id(db: &Db, id: i64) -> AppResult<Option<Company>> {
     Ok(row.map(|r| from_row(&r)).transpose()?)
 }
 
+/// Every live (not deleted) company ordered by name, in one query (for Ledger's
+/// dashboard and bulk runs).
+pub async fn list_live(db: &Db) -> AppResult<Vec<Company>> {
+    let sql = format!("{SELECT} WHERE c.deleted_at IS NULL ORDER BY c.name, c.id");
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
 /// The company a caller may see, or 404 (also for companies outside a client's scope,
 /// so their existence is not revealed).
 pub async fn visible(db: &Db, who: &Principal, account_number: &str) -> AppResult<Company> {

@@ -470,6 +470,37 @@ pub async fn visible(db: &Db, who: &Principal, id: i64) -> AppResult<Contact> {
     }
 }
 
+/// A live contact of a company with the fields billing reads: (company id, contact id,
+/// name, active), ordered by company and name, one query per 500 companies (for Ledger).
+pub async fn billing_people(
+    db: &Db,
+    company_ids: &[i64],
+) -> AppResult<Vec<(i64, i64, String, bool)>> {
+    let mut out = Vec::new();
+    for chunk in company_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT cc.company_id, c.id, c.name, c.active FROM contact_companies cc \
+             JOIN contacts c ON c.id = cc.contact_id \
+             WHERE cc.company_id IN ({}) AND c.deleted_at IS NULL \
+             ORDER BY cc.company_id, c.name, c.id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&db.pool).await? {
+            out.push((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                flag(&r, "active")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Every live contact (inactive included) of each company, keyed by company id, in a
 /// fixed number of queries per 500 companies. Ledger counts users and bulk nests them.
 pub async fn list_for_companies(

@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0004_beacon.sql"),
     ),
     (
+        5,
+        "ledger",
+        include_str!("../../migrations/0005_ledger.sql"),
+    ),
+    (
         6,
         "sync_settings",
         include_str!("../../migrations/0006_sync_settings.sql"),

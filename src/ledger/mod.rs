@@ -1,10 +1,15 @@
 //! Ledger: monthly billing from plans, counts and hours.
 //!
-//! This is the pure core. `model` holds the frozen inputs and the computed `Bill`;
-//! `classify` decides a device's billing class from an editable rule table; `engine`
-//! computes the bill (the one function the dashboard, invoice, API and snapshot all
-//! call, so they always agree); `invoice` turns a bill into the invoice number, dates,
-//! CSV and summary. Nothing here touches the database or HTTP.
+//! The pure core: `model` holds the frozen inputs and the computed `Bill`; `classify`
+//! decides a device's billing class from an editable rule table; `engine` computes the
+//! bill (the one function the dashboard, invoice, API and snapshot all call, so they
+//! always agree); `invoice` turns a bill into the invoice number, dates, CSV and
+//! summary. None of these touches the database or HTTP.
+//!
+//! Around it: `store` (Ledger's tables: overrides, rules, settings), `load` (fills
+//! `BillInputs` for many companies in a fixed number of queries), `snapshots`
+//! (append-only accepted bills, void and re-issue), `jobs` (bulk acceptance and the
+//! monthly schedule), `http` and `contract` (the endpoints).
 //!
 //! Money: `rust_decimal` in code, integer cents in the database (`crate::money`). Each
 //! line is rounded to cents with `round_dp(2)` (half to even) and the total is the sum
@@ -23,9 +28,15 @@
 //! the bill and the invoice CSV together, so any bill can be recomputed and checked.
 
 pub mod classify;
+pub mod contract;
 pub mod engine;
+pub mod http;
 pub mod invoice;
+pub mod jobs;
+pub mod load;
 pub mod model;
+pub mod snapshots;
+pub mod store;
 
 #[cfg(test)]
 mod examples;

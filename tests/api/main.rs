@@ -9,6 +9,7 @@ mod beacon;
 mod bulk;
 mod companies;
 mod contacts;
+mod ledger;
 mod locations;
 mod oidc;
 mod plans;
