@@ -9,6 +9,7 @@
 //! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
 //! - `schedule` — cron schedules per provider and kind, fired once across nodes.
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
+//! - `freshservice`, `superops`, `datto` — the vendor clients.
 //! - `webhook` — Freshservice's ticket webhook, which fetches and stores that ticket.
 //! - `cli` — `hivematrix sync …`: a job run in the foreground with progress.
 //!
@@ -25,6 +26,7 @@ pub mod provider;
 pub mod routes;
 pub mod schedule;
 pub mod state;
+pub mod superops;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -87,10 +89,11 @@ impl SyncService {
 }
 
 /// Builds the vendor clients `hivematrix.toml` configures (`[psa.freshservice]`,
-/// `[rmm.datto]`). A malformed section is an error, so a typo stops the start instead
-/// of silently disabling a sync.
+/// `[psa.superops]`, `[rmm.datto]`, `[rmm.superops]`). A malformed section is an
+/// error, so a typo stops the start instead of silently disabling a sync.
 pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<engine::Connectors> {
     let mut c = engine::Connectors::default();
+    let mut superops_budgets = Vec::new();
     if let Some(psa) = &settings.psa {
         if psa.get("freshservice").is_some() {
             let cfg = freshservice::FreshserviceConfig::from_psa_section(psa)
@@ -99,8 +102,13 @@ pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<en
                 .map_err(|e| anyhow::anyhow!("[psa.freshservice]: {e}"))?;
             c.psa.insert("freshservice".into(), Arc::new(client));
         }
-        if psa.get("superops").is_some() {
-            tracing::warn!("[psa.superops] is configured, but this version has no SuperOps client yet; it is ignored");
+        if let Some(table) = psa.get("superops") {
+            let cfg = superops::SuperOpsConfig::from_table(table, "psa.superops")
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let api = superops_api(&mut superops_budgets, &cfg);
+            let client = superops::SuperOpsPsa::with_api(cfg, api)
+                .map_err(|e| anyhow::anyhow!("[psa.superops]: {e}"))?;
+            c.psa.insert("superops".into(), Arc::new(client));
         }
     }
     if let Some(rmm) = &settings.rmm {
@@ -113,11 +121,33 @@ pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<en
                 datto::DattoClient::new(cfg).map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
             c.rmm.insert("datto".into(), Arc::new(client));
         }
-        if rmm.get("superops").is_some() {
-            tracing::warn!("[rmm.superops] is configured, but this version has no SuperOps RMM client yet; it is ignored");
+        if let Some(table) = rmm.get("superops") {
+            let cfg = superops::SuperOpsConfig::from_table(table, "rmm.superops")
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let api = superops_api(&mut superops_budgets, &cfg);
+            let client = superops::SuperOpsRmm::with_api(cfg, api)
+                .map_err(|e| anyhow::anyhow!("[rmm.superops]: {e}"))?;
+            c.rmm.insert("superops".into(), Arc::new(client));
         }
     }
     Ok(c)
+}
+
+/// The HTTP client of a SuperOps section. `[psa.superops]` and `[rmm.superops]` naming
+/// the same account share one budget, as SuperOps counts 800 a minute per account.
+fn superops_api(
+    budgets: &mut Vec<(superops::SuperOpsConfig, Arc<budget::RateBudget>)>,
+    cfg: &superops::SuperOpsConfig,
+) -> http::ApiClient {
+    let budget = match budgets.iter().find(|(c, _)| c.same_account(cfg)) {
+        Some((_, b)) => b.clone(),
+        None => {
+            let b = Arc::new(superops::budget_for(cfg));
+            budgets.push((cfg.clone(), b.clone()));
+            b
+        }
+    };
+    http::ApiClient::new(superops::VENDOR, budget, http::RetryPolicy::default())
 }
 
 pub(crate) fn hostname() -> String {
