@@ -134,7 +134,8 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                 let start = i;
                 i += 1;
                 while i < chars.len()
-                    && (chars[i].is_ascii_digit() || matches!(chars[i], '.' | 'e' | 'E' | '+' | '-'))
+                    && (chars[i].is_ascii_digit()
+                        || matches!(chars[i], '.' | 'e' | 'E' | '+' | '-'))
                 {
                     i += 1;
                 }
@@ -177,14 +178,20 @@ impl Parser<'_> {
     fn expect(&mut self, c: char) -> Result<(), String> {
         match self.next() {
             Some(Tok::Punct(p)) if p == c => Ok(()),
-            other => Err(format!("expected '{c}', found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected '{c}', found {}",
+                describe(other.as_ref())
+            )),
         }
     }
 
     fn name(&mut self) -> Result<String, String> {
         match self.next() {
             Some(Tok::Name(n)) => Ok(n),
-            other => Err(format!("expected a name, found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected a name, found {}",
+                describe(other.as_ref())
+            )),
         }
     }
 
@@ -362,7 +369,10 @@ impl Parser<'_> {
                 self.expect('}')?;
                 Ok(Value::Object(obj))
             }
-            other => Err(format!("expected a value, found {}", describe(other.as_ref()))),
+            other => Err(format!(
+                "expected a value, found {}",
+                describe(other.as_ref())
+            )),
         }
     }
 }
@@ -463,16 +473,8 @@ pub fn project(value: &Value, selection: &[Field], type_name: &str) -> Result<Va
                         ));
                     }
                     v.clone()
-                } else if is_record(v) {
-                    project(v, &f.selection, &f.name)?
                 } else {
-                    if !f.selection.is_empty() {
-                        return Err(format!(
-                            "Sub selection not allowed on leaf type of field {}",
-                            f.name
-                        ));
-                    }
-                    v.clone()
+                    shape_field(v, f)?
                 };
                 out.insert(f.key().to_string(), shaped);
             }
@@ -482,12 +484,36 @@ pub fn project(value: &Value, selection: &[Field], type_name: &str) -> Result<Va
     }
 }
 
-/// An object, or a list holding objects (a list of records, not of scalars).
-fn is_record(v: &Value) -> bool {
+/// A field's value by its own selection: objects (and lists of them) need one,
+/// scalars (and lists of them) take none; `null` answers either way.
+fn shape_field(v: &Value, f: &Field) -> Result<Value, String> {
+    let leaf = |v: &Value| !matches!(v, Value::Object(_) | Value::Null);
     match v {
-        Value::Object(_) => true,
-        Value::Array(items) => items.iter().any(Value::is_object),
-        _ => false,
+        Value::Null => Ok(Value::Null),
+        Value::Object(_) => project(v, &f.selection, &f.name),
+        Value::Array(items) if f.selection.is_empty() => {
+            if items.iter().any(Value::is_object) {
+                return Err(format!(
+                    "a field of type {} must have a selection of subfields",
+                    f.name
+                ));
+            }
+            Ok(v.clone())
+        }
+        Value::Array(items) => {
+            if items.iter().any(leaf) {
+                return Err(format!(
+                    "Sub selection not allowed on leaf type of field {}",
+                    f.name
+                ));
+            }
+            project(v, &f.selection, &f.name)
+        }
+        _ if f.selection.is_empty() => Ok(v.clone()),
+        _ => Err(format!(
+            "Sub selection not allowed on leaf type of field {}",
+            f.name
+        )),
     }
 }
 

@@ -210,19 +210,17 @@ impl<'a> Index<'a> {
     }
 
     fn client_ref(&self, company_id: Option<i64>) -> Value {
-        company_id
-            .and_then(|id| self.companies.get(&id))
-            .map_or(Value::Null, |c| {
-                json!({"accountId": c.id.to_string(), "name": c.name})
-            })
+        company_id.and_then(|id| self.companies.get(&id)).map_or(
+            Value::Null,
+            |c| json!({"accountId": c.id.to_string(), "name": c.name}),
+        )
     }
 
     fn site_ref(&self, company_id: Option<i64>) -> Value {
-        company_id
-            .and_then(|id| hq_site(self.data, id))
-            .map_or(Value::Null, |s| {
-                json!({"id": s.id.to_string(), "name": s.name})
-            })
+        company_id.and_then(|id| hq_site(self.data, id)).map_or(
+            Value::Null,
+            |s| json!({"id": s.id.to_string(), "name": s.name}),
+        )
     }
 
     /// Anyone who can write on a ticket: a technician or a client user.
@@ -317,9 +315,10 @@ impl<'a> Index<'a> {
         let group = t
             .group_id
             .and_then(|g| self.data.groups.iter().find(|x| x.id == g))
-            .map_or(Value::Null, |g| {
-                json!({"groupId": g.id.to_string(), "name": g.name})
-            });
+            .map_or(
+                Value::Null,
+                |g| json!({"groupId": g.id.to_string(), "name": g.name}),
+            );
         let technician = t
             .responder_id
             .and_then(|id| self.agents.get(&id))
@@ -528,7 +527,11 @@ fn client_error(code: &'static str, message: impl Into<String>, param: Value) ->
 }
 
 fn gql_errors(errors: Vec<Value>) -> Response {
-    (StatusCode::OK, Json(json!({"data": Value::Null, "errors": errors}))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({"data": Value::Null, "errors": errors})),
+    )
+        .into_response()
 }
 
 fn validation(message: impl Into<String>) -> Response {
@@ -730,11 +733,16 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                 .contacts
                 .iter()
                 .filter(|p| {
-                    client.is_none_or(|id| p.department_ids.first().map(i64::to_string).as_deref() == Some(id))
+                    client.is_none_or(|id| {
+                        p.department_ids.first().map(i64::to_string).as_deref() == Some(id)
+                    })
                 })
                 .map(|p| ix.client_user(p))
                 .collect();
-            (listing(items, &list_info(&input), "userList")?, "ClientUserList")
+            (
+                listing(items, &list_info(&input), "userList")?,
+                "ClientUserList",
+            )
         }
         "getTechnicianList" => {
             let items = data
@@ -771,7 +779,10 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                 .flat_map(|t| t.time_entries.iter().map(move |e| (t, e)))
                 .map(|(t, e)| ix.worklog(t, e))
                 .collect();
-            (listing(items, &list_info(&input), "entries")?, "WorklogEntryList")
+            (
+                listing(items, &list_info(&input), "entries")?,
+                "WorklogEntryList",
+            )
         }
         "getClientSiteList" => {
             let client = input.get("clientId").and_then(Value::as_str);
@@ -782,7 +793,10 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                 .filter(|(_, c)| client.is_none_or(|id| c.id.to_string() == id))
                 .map(|(s, c)| ix.site(s, c))
                 .collect();
-            (listing(items, &list_info(&input), "sites")?, "ClientSiteList")
+            (
+                listing(items, &list_info(&input), "sites")?,
+                "ClientSiteList",
+            )
         }
         "getAssetList" => {
             let sites: HashMap<&str, (&SimSite, &SimCompany)> = data
@@ -794,7 +808,11 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                 .devices
                 .iter()
                 .filter(|d| !d.deleted)
-                .filter_map(|d| sites.get(d.site_uid.as_str()).map(|(s, c)| ix.asset(d, s, c)))
+                .filter_map(|d| {
+                    sites
+                        .get(d.site_uid.as_str())
+                        .map(|(s, c)| ix.asset(d, s, c))
+                })
                 .collect();
             (listing(items, &input, "assets")?, "AssetList")
         }
@@ -813,7 +831,11 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                 .ok_or_else(|| not_found("asset", "assetId"))?;
             (ix.asset(d, s, c), "Asset")
         }
-        other => return Err(Resolve::Invalid(format!("Field '{other}' in type 'Query' is undefined"))),
+        other => {
+            return Err(Resolve::Invalid(format!(
+                "Field '{other}' in type 'Query' is undefined"
+            )))
+        }
     })
 }
 
@@ -826,7 +848,10 @@ fn not_found(what: &str, attribute: &'static str) -> Resolve {
     .into()
 }
 
-fn find_ticket<'a>(data: &'a Dataset, input: &Map<String, Value>) -> Result<&'a SimTicket, Resolve> {
+fn find_ticket<'a>(
+    data: &'a Dataset,
+    input: &Map<String, Value>,
+) -> Result<&'a SimTicket, Resolve> {
     let id = id_arg(input, "ticketId")?;
     data.tickets
         .iter()
@@ -914,7 +939,11 @@ fn listing(items: Vec<Value>, li: &Map<String, Value>, key: &str) -> Result<Valu
     let page = match li.get("page") {
         None | Some(Value::Null) => 1,
         Some(v) => v.as_i64().filter(|p| *p >= 1).ok_or_else(|| {
-            client_error("invalid_param", "page must be 1 or more", json!({"attribute": "page"}))
+            client_error(
+                "invalid_param",
+                "page must be 1 or more",
+                json!({"attribute": "page"}),
+            )
         })?,
     };
     let page_size = match li.get("pageSize") {
@@ -935,7 +964,11 @@ fn listing(items: Vec<Value>, li: &Map<String, Value>, key: &str) -> Result<Valu
     for item in items {
         let keep = match condition {
             Some(c) => matches(&item, c).map_err(|e| {
-                Resolve::Client(client_error("invalid_param", e, json!({"attribute": "condition"})))
+                Resolve::Client(client_error(
+                    "invalid_param",
+                    e,
+                    json!({"attribute": "condition"}),
+                ))
             })?,
             None => true,
         };
@@ -1092,7 +1125,10 @@ fn matches(item: &Value, cond: &Value) -> Result<bool, String> {
                 "before" => at < time(want)?,
                 "on" => at.date_naive() == time(want)?.date_naive(),
                 _ => {
-                    let bounds = want.as_array().filter(|b| b.len() == 2).ok_or("between needs two values")?;
+                    let bounds = want
+                        .as_array()
+                        .filter(|b| b.len() == 2)
+                        .ok_or("between needs two values")?;
                     at >= time(&bounds[0])? && at <= time(&bounds[1])?
                 }
             }
@@ -1110,7 +1146,11 @@ pub fn visible_counts(sim: &Sim) -> (usize, usize) {
         .iter()
         .filter(|s| site_client(&data, s).is_some())
         .count();
-    let tickets = data.tickets.iter().filter(|t| !t.deleted && !t.spam).count();
+    let tickets = data
+        .tickets
+        .iter()
+        .filter(|t| !t.deleted && !t.spam)
+        .count();
     (sites, tickets)
 }
 
@@ -1135,18 +1175,39 @@ mod tests {
             .map(|i| json!({"id": i.to_string(), "t": format!("2025-01-{i:02}T00:00:00"), "who": {"email": format!("u{i}@x")}}))
             .collect();
         let li = json!({"page": 2, "pageSize": 10, "sort": [{"attribute": "id", "order": "DESC"}]});
-        let page = listing(items.clone(), li.as_object().unwrap(), "rows").ok().unwrap();
-        let ids: Vec<&str> = page["rows"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["15", "14", "13", "12", "11", "10", "9", "8", "7", "6"]);
+        let page = listing(items.clone(), li.as_object().unwrap(), "rows")
+            .ok()
+            .unwrap();
+        let ids: Vec<&str> = page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["15", "14", "13", "12", "11", "10", "9", "8", "7", "6"]
+        );
         assert_eq!(page["listInfo"]["hasMore"], true);
-        let last = listing(items.clone(), json!({"page": 3, "pageSize": 10}).as_object().unwrap(), "rows").ok().unwrap();
+        let last = listing(
+            items.clone(),
+            json!({"page": 3, "pageSize": 10}).as_object().unwrap(),
+            "rows",
+        )
+        .ok()
+        .unwrap();
         assert_eq!(last["rows"].as_array().unwrap().len(), 5);
-        assert!(last["listInfo"]["hasMore"].is_null(), "null, not false, on the last page");
+        assert!(
+            last["listInfo"]["hasMore"].is_null(),
+            "null, not false, on the last page"
+        );
         let cond = json!({"condition": {"joinOperator": "AND", "operands": [
             {"attribute": "t", "operator": "after", "value": "2025-01-20T00:00:00"},
             {"attribute": "who.email", "operator": "isNot", "value": "u22@x"}
         ]}, "pageSize": 100});
-        let hit = listing(items.clone(), cond.as_object().unwrap(), "rows").ok().unwrap();
+        let hit = listing(items.clone(), cond.as_object().unwrap(), "rows")
+            .ok()
+            .unwrap();
         assert_eq!(hit["listInfo"]["totalCount"], 4);
         assert!(listing(items, json!({"pageSize": 101}).as_object().unwrap(), "rows").is_err());
     }

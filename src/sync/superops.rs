@@ -32,9 +32,9 @@
 use super::budget::RateBudget;
 use super::http::{retry_after, ApiClient, Attempt, RetryPolicy};
 use super::provider::{
-    Cursor, Page, ProviderError, ProviderResult, PsaAgent, PsaCompany, PsaContact,
-    PsaConversation, PsaLinks, PsaProvider, PsaTicket, PsaTimeEntry, RmmDevice, RmmProvider,
-    RmmSite, TicketDetail, TicketFilter,
+    Cursor, Page, ProviderError, ProviderResult, PsaAgent, PsaCompany, PsaContact, PsaConversation,
+    PsaLinks, PsaProvider, PsaTicket, PsaTimeEntry, RmmDevice, RmmProvider, RmmSite, TicketDetail,
+    TicketFilter,
 };
 use crate::codex::tickets as codes;
 use async_trait::async_trait;
@@ -49,8 +49,10 @@ use std::time::Duration;
 pub const VENDOR: &str = "superops";
 /// SuperOps' page-size ceiling; every listing asks for full pages.
 pub const PAGE_SIZE: u32 = 100;
-/// How long the RMM client trusts its site → client and client → account maps.
-const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long the RMM client trusts its client → account-number map by default: long
+/// enough that a sync's site pass reads every client once, short enough that a later
+/// job (a push of account numbers) reads them anew.
+pub const ACCOUNT_CACHE: Duration = Duration::from_secs(10);
 
 /// `[psa.superops]` / `[rmm.superops]` in `hivematrix.toml`.
 #[derive(Clone)]
@@ -73,6 +75,9 @@ pub struct SuperOpsConfig {
     pub per_minute: u32,
     /// The budget window: a minute in production; tests shorten it with the simulator's.
     pub window: Duration,
+    /// How long the RMM client reuses the client account numbers it read
+    /// ([`ACCOUNT_CACHE`]); not a file setting.
+    pub account_cache: Duration,
 }
 
 impl SuperOpsConfig {
@@ -91,6 +96,7 @@ impl SuperOpsConfig {
             web_url: None,
             per_minute: 800,
             window: Duration::from_secs(60),
+            account_cache: ACCOUNT_CACHE,
         }
     }
 
@@ -213,10 +219,16 @@ impl Gql {
                 )
             })?;
         if config.api_token.trim().is_empty() {
-            return Err(rejected("the configuration", "the API token is empty".into()));
+            return Err(rejected(
+                "the configuration",
+                "the API token is empty".into(),
+            ));
         }
         if config.subdomain.trim().is_empty() {
-            return Err(rejected("the configuration", "the subdomain is empty".into()));
+            return Err(rejected(
+                "the configuration",
+                "the subdomain is empty".into(),
+            ));
         }
         Ok(Gql {
             endpoint,
@@ -294,12 +306,9 @@ impl Gql {
     ) -> ProviderResult<(Vec<Value>, Option<Cursor>)> {
         let page = match &cursor {
             None => 1,
-            Some(c) => c
-                .0
-                .parse::<u32>()
-                .ok()
-                .filter(|p| *p >= 1)
-                .ok_or_else(|| rejected(root, format!("a stored cursor {:?} is not a page", c.0)))?,
+            Some(c) => c.0.parse::<u32>().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                rejected(root, format!("a stored cursor {:?} is not a page", c.0))
+            })?,
         };
         let mut li = json!({"page": page, "pageSize": PAGE_SIZE, "sort": list.sort});
         if let Some(c) = list.condition {
@@ -313,18 +322,17 @@ impl Gql {
             "query {root}($input: {ty}) {{ {root}(input: $input) {{ {key} {{ {fields} }} listInfo {{ page pageSize hasMore totalCount }} }} }}"
         );
         let mut reply = self
-            .query_ok(&format!("the {root} listing"), &query, json!({"input": input}))
+            .query_ok(
+                &format!("the {root} listing"),
+                &query,
+                json!({"input": input}),
+            )
             .await?;
         let mut body = reply.take(root);
         let items = match body.get_mut(key).map(Value::take) {
             Some(Value::Array(items)) => items,
             Some(Value::Null) | None if body.get("listInfo").is_some() => Vec::new(),
-            _ => {
-                return Err(rejected(
-                    root,
-                    format!("the reply has no `{key}` list"),
-                ))
-            }
+            _ => return Err(rejected(root, format!("the reply has no `{key}` list"))),
         };
         let info = body.get("listInfo").cloned().unwrap_or(Value::Null);
         let has_more = info.get("hasMore").and_then(Value::as_bool) == Some(true);
@@ -468,9 +476,9 @@ fn client_codes(e: &Value) -> Vec<String> {
 /// `Some(wait)` when the error is a rate-limit refusal (`wait` from
 /// `extensions.retryAfter` when given).
 fn throttle(e: &Value) -> Option<Option<Duration>> {
-    let limited = client_codes(e).iter().any(|c| {
-        c == "rate_limit_exceeded" || c == "too_many_requests" || c.contains("throttl")
-    });
+    let limited = client_codes(e)
+        .iter()
+        .any(|c| c == "rate_limit_exceeded" || c == "too_many_requests" || c.contains("throttl"));
     if !limited {
         return None;
     }
@@ -596,7 +604,8 @@ fn custom_map(v: &Value) -> BTreeMap<String, String> {
 
 // ------------------------------------------------------------------ the PSA
 
-const CLIENT_FIELDS: &str = "accountId name stage status emailDomains primaryContact secondaryContact hqSite customFields";
+const CLIENT_FIELDS: &str =
+    "accountId name stage status emailDomains primaryContact secondaryContact hqSite customFields";
 const USER_FIELDS: &str = "userId firstName lastName name email contactNumber site client";
 const TECH_FIELDS: &str = "userId firstName lastName name email designation groups";
 const TICKET_FIELDS: &str = "ticketId displayId subject requestType ticketType source client site requester techGroup technician status priority category createdTime updatedTime firstResponseDueTime firstResponseTime resolutionDueTime resolutionTime";
@@ -611,7 +620,11 @@ pub struct SuperOpsPsa {
 
 impl SuperOpsPsa {
     pub fn new(config: SuperOpsConfig) -> ProviderResult<SuperOpsPsa> {
-        let api = ApiClient::new(VENDOR, Arc::new(budget_for(&config)), RetryPolicy::default());
+        let api = ApiClient::new(
+            VENDOR,
+            Arc::new(budget_for(&config)),
+            RetryPolicy::default(),
+        );
         SuperOpsPsa::with_api(config, api)
     }
 
@@ -1006,15 +1019,17 @@ impl PsaProvider for SuperOpsPsa {
             Some(Value::Array(e)) => e,
             _ => Vec::new(),
         };
-        if worklogs.pointer("/listInfo/hasMore").and_then(Value::as_bool) == Some(true) {
+        if worklogs
+            .pointer("/listInfo/hasMore")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
             entries.extend(self.more_worklogs(external_id, 2).await?);
         }
         // The filter is the server's; keep only this ticket's entries regardless.
         let time_entries = entries
             .iter()
-            .filter(|e| {
-                ref_id(e, "workItem", "workId").is_none_or(|w| w == external_id)
-            })
+            .filter(|e| ref_id(e, "workItem", "workId").is_none_or(|w| w == external_id))
             .filter_map(time_entry)
             .collect();
         Ok(Some(TicketDetail {
@@ -1034,7 +1049,6 @@ const ASSET_FIELDS: &str = "assetId name assetClass client site loggedInUser ser
 struct RmmCache {
     /// Site id → client accountId.
     site_client: HashMap<String, String>,
-    sites_at: Option<tokio::time::Instant>,
     /// Client accountId → its account-number custom field.
     accounts: HashMap<String, Option<String>>,
     accounts_at: Option<tokio::time::Instant>,
@@ -1050,7 +1064,11 @@ pub struct SuperOpsRmm {
 
 impl SuperOpsRmm {
     pub fn new(config: SuperOpsConfig) -> ProviderResult<SuperOpsRmm> {
-        let api = ApiClient::new(VENDOR, Arc::new(budget_for(&config)), RetryPolicy::default());
+        let api = ApiClient::new(
+            VENDOR,
+            Arc::new(budget_for(&config)),
+            RetryPolicy::default(),
+        );
         SuperOpsRmm::with_api(config, api)
     }
 
@@ -1067,11 +1085,14 @@ impl SuperOpsRmm {
         self.gql.api()
     }
 
-    fn fresh(at: Option<tokio::time::Instant>) -> bool {
-        at.is_some_and(|t| t.elapsed() < CACHE_TTL)
+    fn fresh(&self, at: Option<tokio::time::Instant>) -> bool {
+        at.is_some_and(|t| t.elapsed() < self.config.account_cache)
     }
 
-    async fn site_page(&self, cursor: Option<Cursor>) -> ProviderResult<(Vec<Value>, Option<Cursor>)> {
+    async fn site_page(
+        &self,
+        cursor: Option<Cursor>,
+    ) -> ProviderResult<(Vec<Value>, Option<Cursor>)> {
         let list = ListQuery::by("id").nested("GetClientSiteListInput!");
         self.gql
             .page("getClientSiteList", "sites", SITE_FIELDS, list, cursor)
@@ -1080,13 +1101,16 @@ impl SuperOpsRmm {
 
     /// The client of a site, listing the sites once when the map is stale or lacks it.
     async fn client_of(&self, cache: &mut RmmCache, site: &str) -> ProviderResult<String> {
-        if !Self::fresh(cache.sites_at) || !cache.site_client.contains_key(site) {
+        // Sites do not change client; the map is refreshed only for a site it lacks.
+        if !cache.site_client.contains_key(site) {
             let mut cursor = None;
             let mut map = HashMap::new();
             loop {
                 let (items, next) = self.site_page(cursor).await?;
                 for s in &items {
-                    if let (Some(id), Some(client)) = (field(s, "id"), ref_id(s, "client", "accountId")) {
+                    if let (Some(id), Some(client)) =
+                        (field(s, "id"), ref_id(s, "client", "accountId"))
+                    {
                         map.insert(id, client);
                     }
                 }
@@ -1096,7 +1120,6 @@ impl SuperOpsRmm {
                 }
             }
             cache.site_client = map;
-            cache.sites_at = Some(tokio::time::Instant::now());
         }
         cache
             .site_client
@@ -1108,7 +1131,7 @@ impl SuperOpsRmm {
     /// Every client's account number, from one client listing (⌈clients/100⌉ requests,
     /// not one per site).
     async fn accounts(&self, cache: &mut RmmCache) -> ProviderResult<()> {
-        if Self::fresh(cache.accounts_at) {
+        if self.fresh(cache.accounts_at) {
             return Ok(());
         }
         let mut cursor = None;
@@ -1175,7 +1198,9 @@ fn device(a: &Value) -> Option<RmmDevice> {
         online: field(a, "status").is_some_and(|s| s.eq_ignore_ascii_case("online")),
         last_seen: seen,
         // Uptime counts from the last reboot to the last contact.
-        last_reboot: seen.zip(uptime).map(|(s, u)| s - chrono::Duration::seconds(u)),
+        last_reboot: seen
+            .zip(uptime)
+            .map(|(s, u)| s - chrono::Duration::seconds(u)),
         last_audit_date: parse_time(a.get("lastReportedTime").unwrap_or(&Value::Null)),
         antivirus_product: None,
         antivirus_status: None,
@@ -1226,9 +1251,6 @@ impl RmmProvider for SuperOpsRmm {
                 description: None,
                 portal_url: None,
             });
-        }
-        if cache.sites_at.is_none() {
-            cache.sites_at = Some(tokio::time::Instant::now());
         }
         Ok(Page { items: out, next })
     }
@@ -1331,7 +1353,9 @@ mod tests {
         assert_eq!(udf_key("udf6text").as_deref(), Some("udf6"));
         assert_eq!(udf_key("udf150mselect").as_deref(), Some("udf150"));
         assert_eq!(udf_key("notes"), None);
-        let m = custom_map(&json!({"udf1text": "a", "udf2mselect": ["x", "y"], "udf3text": "", "n": 5}));
+        let m = custom_map(
+            &json!({"udf1text": "a", "udf2mselect": ["x", "y"], "udf3text": "", "n": 5}),
+        );
         assert_eq!(m["udf1text"], "a");
         assert_eq!(m["udf2mselect"], "x, y");
         assert_eq!(m["n"], "5");
@@ -1350,7 +1374,8 @@ mod tests {
         assert_eq!(c.custom_fields["udf2select"], "plan_selected");
         assert_eq!(c.per_minute, 800);
         assert!(!format!("{c:?}").contains("TOKEN-123"));
-        let bad: toml::Value = toml::from_str("api_token = \"T\"\nsubdomain = \"a\"\napi_key = \"x\"\n").unwrap();
+        let bad: toml::Value =
+            toml::from_str("api_token = \"T\"\nsubdomain = \"a\"\napi_key = \"x\"\n").unwrap();
         let err = SuperOpsConfig::from_table(&bad, "psa.superops").unwrap_err();
         assert!(err.contains("api_key") && !err.contains("\"T\""), "{err}");
         assert!(SuperOpsPsa::new(SuperOpsConfig::new("ftp://x", "t", "s")).is_err());
