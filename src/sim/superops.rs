@@ -137,7 +137,7 @@ pub fn site_client<'a>(data: &'a Dataset, s: &SimSite) -> Option<&'a SimCompany>
 }
 
 /// The company's headquarters site: its first.
-pub fn hq_site<'a>(data: &'a Dataset, company_id: i64) -> Option<&'a SimSite> {
+pub fn hq_site(data: &Dataset, company_id: i64) -> Option<&SimSite> {
     data.sites
         .iter()
         .find(|s| site_client(data, s).is_some_and(|c| c.id == company_id))
