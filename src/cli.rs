@@ -80,8 +80,9 @@ pub struct ServeArgs {
     /// Address and port to listen on (default 127.0.0.1:5010).
     #[arg(long)]
     pub listen: Option<String>,
-    /// Load the demo dataset (if the database has no companies yet) and create
-    /// admin@demo.local with a printed password.
+    /// Run the built-in vendor simulators, sync from them at start, and create
+    /// admin@demo.local with a printed password (for the large benchmark dataset use
+    /// `demo-data` on an empty database instead).
     #[arg(long)]
     pub demo: bool,
 }
@@ -286,18 +287,17 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     if let Some(l) = args.listen {
         settings.listen = l;
     }
+    let mut live_demo = None;
     if args.demo {
-        let has_data: i64 = sqlx::Row::try_get(
-            &sqlx::query("SELECT COUNT(*) FROM companies")
-                .fetch_one(&db.pool)
-                .await?,
-            0,
-        )?;
-        if has_data == 0 {
-            println!("loading demo data (this takes a little while the first time)…");
-            let report = crate::demo::generate(&db, &crate::demo::DemoArgs::default()).await?;
-            println!("{report}");
-        }
+        crate::demo_live::check_database(&db).await?;
+        let plans = crate::demo::write_plans_only(&db).await?;
+        let demo = crate::demo_live::start(&mut settings).await?;
+        println!(
+            "demo: simulated Freshservice and Datto RMM on http://{} ({} new billing plans); \
+             the first sync starts now (see /codex/admin/sync-jobs)",
+            demo.addr, plans
+        );
+        live_demo = Some(demo);
         let password = crate::auth::random_hex(8);
         match users::find_by_email(&db, "admin@demo.local").await? {
             Some(u) => users::reset_password(&db, u.id, &password).await?,
@@ -326,9 +326,20 @@ async fn serve(mut settings: Settings, db: Db, args: ServeArgs) -> anyhow::Resul
     // A malformed provider section stops the start with the reason.
     crate::sync::connectors_from_settings(&settings)?;
     let state = AppState::new(db, settings);
+    // Provider settings stored over the API overlay the file's; a stored set that no
+    // longer builds clients is reported and the file's alone are used.
+    if let Err(e) = state.sync.reload(&state.db, &state.settings).await {
+        tracing::error!(error = %e, "stored provider settings are not usable; using hivematrix.toml's alone");
+    }
+    let _settings_watcher = state
+        .sync
+        .spawn_settings_watcher(state.db.clone(), state.settings.clone());
     // This node's sync worker: recovers jobs a previous run left, then runs queued ones.
     let _worker = state.sync.spawn_worker(state.db.clone());
     let _scheduler = state.sync.spawn_scheduler(state.db.clone());
+    let _first_syncs = live_demo
+        .as_ref()
+        .map(|_| crate::demo_live::spawn_first_syncs(&state));
     let app = crate::build_app(state);
     axum::serve(
         listener,

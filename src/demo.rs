@@ -131,6 +131,29 @@ pub async fn generate_report(db: &Db, args: &DemoArgs) -> anyhow::Result<DemoRep
 
 const SQLITE_PARAMS: usize = 256;
 
+/// Writes only the billing plans, their features and the feature options (existing
+/// rows win): what `serve --demo` needs beside the data its simulators sync in.
+pub async fn write_plans_only(db: &Db) -> anyhow::Result<u64> {
+    let args = DemoArgs {
+        companies: 1,
+        contacts: 0,
+        assets: 0,
+        tickets: 0,
+        seed: 1,
+    };
+    let mut tx = db.pool.begin().await?;
+    let mut w = Writer {
+        conn: &mut tx,
+        max_params: SQLITE_PARAMS,
+    };
+    let written = Plan::draw(&args)
+        .write_plans(&mut w)
+        .await
+        .context("writing demo billing plans")?;
+    tx.commit().await?;
+    Ok(written)
+}
+
 fn check_args(a: &DemoArgs) -> anyhow::Result<()> {
     if !(1..=100_000).contains(&a.companies) {
         bail!("--companies must be between 1 and 100000");

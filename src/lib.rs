@@ -11,6 +11,7 @@ pub mod codex;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_live;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -94,13 +94,23 @@ impl Drop for Server {
 }
 
 async fn serve(env: &Env) -> Server {
+    serve_with(env, &[]).await
+}
+
+async fn serve_with(env: &Env, extra: &[&str]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let child = env
-        .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .command(
+            &[
+                &["serve", "--listen", &format!("127.0.0.1:{port}")][..],
+                extra,
+            ]
+            .concat(),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -109,7 +119,7 @@ async fn serve(env: &Env) -> Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(r) = reqwest::get(format!("{}/livez", server.base)).await {
             if r.status().is_success() {
                 return server;
@@ -372,3 +382,102 @@ both!(
         assert_eq!(list.lines().count(), 2, "{list}");
     }
 );
+
+both!(serve_demo_syncs_a_live_estate_from_its_simulators, |env| {
+    let server = serve_with(&env, &["--demo"]).await;
+    let out = env.ok(
+        &[
+            "token",
+            "create",
+            "--email",
+            "admin@demo.local",
+            "--name",
+            "t",
+        ],
+        "",
+    );
+    let token = out.lines().last().unwrap().trim().to_string();
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let req = client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&token);
+        async move {
+            let r = req.send().await.unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // The base, ticket and RMM syncs are queued at start and run one after another.
+    let mut done = Vec::new();
+    for _ in 0..600 {
+        let jobs = get("/codex/admin/sync-jobs".into()).await;
+        let list = jobs["jobs"]
+            .as_array()
+            .or(jobs.as_array())
+            .cloned()
+            .unwrap_or_default();
+        done = list
+            .iter()
+            .filter(|j| j["finished_at"].is_string())
+            .map(|j| {
+                (
+                    j["kind"].as_str().unwrap().to_string(),
+                    j["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        if ["base", "tickets", "rmm"]
+            .iter()
+            .all(|k| done.iter().any(|(d, _)| d == k))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for kind in ["base", "tickets", "rmm"] {
+        assert!(
+            done.iter().any(|(k, s)| k == kind && s == "completed"),
+            "{kind} sync did not complete: {done:?}"
+        );
+    }
+    // What a new user then sees: companies, tickets on the board, devices, plans.
+    let companies = get("/codex/api/companies?limit=100".into()).await;
+    let n = companies["companies"]
+        .as_array()
+        .or(companies.as_array())
+        .map(|a| a.len())
+        .unwrap_or(0);
+    assert!(n >= 30, "companies: {companies}");
+    let board = get("/codex/api/tickets/active".into()).await;
+    assert!(board["total_active"].as_u64().unwrap() > 0, "{board}");
+    let assets = get("/codex/api/assets?limit=10".into()).await;
+    assert!(!assets.as_array().unwrap().is_empty(), "{assets}");
+    let plans = get("/codex/api/billing-plans".into()).await;
+    assert!(plans.to_string().contains("Essential"), "{plans}");
+    drop(server);
+
+    // A restart with --demo syncs again (incrementally) instead of refusing its own data.
+    let _again = serve_with(&env, &["--demo"]).await;
+});
+
+#[tokio::test]
+async fn serve_demo_refuses_a_database_with_other_companies() {
+    let env = Env::new(false).await.unwrap();
+    env.ok(
+        &[
+            "demo-data",
+            "--companies",
+            "3",
+            "--contacts",
+            "5",
+            "--assets",
+            "5",
+            "--tickets",
+            "5",
+        ],
+        "",
+    );
+    let err = env.fails(&["serve", "--demo", "--listen", "127.0.0.1:0"], "");
+    assert!(err.contains("empty data directory"), "{err}");
+}

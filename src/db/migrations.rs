@@ -12,6 +12,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/0001_core.sql")),
     (2, "codex", include_str!("../../migrations/0002_codex.sql")),
     (3, "sync", include_str!("../../migrations/0003_sync.sql")),
+    (
+        6,
+        "sync_settings",
+        include_str!("../../migrations/0006_sync_settings.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

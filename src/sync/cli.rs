@@ -90,6 +90,8 @@ fn plan(cmd: &SyncCommand) -> Plan {
 /// Runs the command's jobs one after another; the first failure or a cancel stops it.
 pub async fn run(db: &Db, settings: &crate::Settings, cmd: SyncCommand) -> anyhow::Result<()> {
     let plan = plan(&cmd);
+    // The file's settings plus what an admin stored over the API, as `serve` uses them.
+    let settings = &super::settings::effective_settings(db, settings).await?;
     let service = SyncService::new(db.clone(), super::connectors_from_settings(settings)?);
     let configured = match plan.side {
         "PSA" => service.engine.psa_names(),

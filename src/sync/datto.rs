@@ -185,6 +185,17 @@ impl DattoClient {
                 what: "the configured URL".into(),
                 detail: format!("{:?} is not an http(s) URL", cfg.url),
             })?;
+        // Both halves of the key pair are needed for the token; an empty one would only
+        // fail later, at the first sync.
+        for (name, value) in [("api_key", &cfg.api_key), ("api_secret", &cfg.api_secret)] {
+            if value.trim().is_empty() {
+                return Err(ProviderError::Rejected {
+                    vendor: VENDOR,
+                    what: "the configuration".into(),
+                    detail: format!("{name} is required"),
+                });
+            }
+        }
         Ok(DattoClient {
             cfg,
             base,
@@ -493,6 +504,15 @@ impl DattoClient {
 impl RmmProvider for DattoClient {
     fn request_stats(&self) -> Option<Arc<super::http::RequestStats>> {
         Some(self.api.stats.clone())
+    }
+
+    fn lists_all_devices(&self) -> bool {
+        true
+    }
+
+    /// `GET /v2/account/devices`, unfiltered: every device carries its `siteUid`.
+    async fn all_devices(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmDevice>> {
+        self.account_devices(&DeviceFilter::default(), cursor).await
     }
 
     fn source(&self) -> &'static str {
@@ -830,6 +850,8 @@ mod tests {
     fn cursors_to_another_host_keep_only_page_and_max() {
         let c = DattoClient::new(DattoConfig {
             url: "https://api.example/prefix".into(),
+            api_key: "k".into(),
+            api_secret: "s".into(),
             ..DattoConfig::default()
         })
         .unwrap();
@@ -896,6 +918,20 @@ mod tests {
         );
         let perm = forbidden(r#"{"message":"Access is denied"}"#);
         assert!(perm.to_string().contains("permission denied"), "{perm}");
+    }
+
+    #[test]
+    fn a_key_pair_with_an_empty_half_is_refused() {
+        let cfg = |key: &str, secret: &str| DattoConfig {
+            api_key: key.into(),
+            api_secret: secret.into(),
+            ..DattoConfig::default()
+        };
+        let err = DattoClient::new(cfg("k", " ")).err().unwrap();
+        assert!(err.to_string().contains("api_secret is required"), "{err}");
+        let err = DattoClient::new(cfg("", "s")).err().unwrap();
+        assert!(err.to_string().contains("api_key is required"), "{err}");
+        assert!(DattoClient::new(cfg("k", "s")).is_ok());
     }
 
     #[test]

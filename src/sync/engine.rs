@@ -747,6 +747,9 @@ async fn rmm_sync(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
     run_listing(run, &Sites { db: run.db, rmm }).await?;
     state::clear_seen(run.db, source, "sites").await?;
 
+    if rmm.lists_all_devices() {
+        return rmm_account_devices(run, rmm).await;
+    }
     // Which sites are done survives a restart, so a resumed job skips them.
     const DONE: &str = "devices-done-sites";
     if state::checkpoint(run.db, source, run.kind, "devices-pass")
@@ -795,6 +798,64 @@ async fn rmm_sync(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
     state::clear_checkpoint(run.db, source, run.kind, "devices-pass").await?;
     state::clear_seen(run.db, source, DONE).await?;
     Ok(())
+}
+
+/// Devices from one account-wide listing (fewer requests than a listing per site). Only
+/// devices of linked sites become assets. Missing devices are marked per linked site,
+/// and only after the whole listing completed: a listing that failed part-way marks
+/// nothing, and its resumed run continues from the stored cursor.
+async fn rmm_account_devices(run: &Run<'_>, rmm: &dyn RmmProvider) -> anyhow::Result<()> {
+    let source = rmm.source();
+    let links = sites::links_for_provider(run.db, source).await?;
+    let company_of_site: HashMap<String, i64> = links
+        .iter()
+        .map(|l| (l.rmm_site_uid.clone(), l.company_id))
+        .collect();
+    let devices = AccountDevices {
+        db: run.db,
+        rmm,
+        company_of_site: &company_of_site,
+    };
+    let seen = run_listing(run, &devices).await?;
+    let key = devices.key();
+    let mut marked = 0;
+    for link in &links {
+        marked += assets::mark_missing(
+            run.db,
+            source,
+            assets::MissingScope::Site(&link.rmm_site_uid),
+            &seen,
+        )
+        .await?;
+    }
+    finish_listing(run, "devices", &key, async { Ok(marked) }).await
+}
+
+struct AccountDevices<'a> {
+    db: &'a Db,
+    rmm: &'a dyn RmmProvider,
+    company_of_site: &'a HashMap<String, i64>,
+}
+
+#[async_trait]
+impl Collection for AccountDevices<'_> {
+    type Item = RmmDevice;
+    fn name(&self) -> &'static str {
+        "devices"
+    }
+    fn key(&self) -> String {
+        "devices:account".into()
+    }
+    async fn fetch(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmDevice>> {
+        self.rmm.all_devices(cursor).await
+    }
+    async fn apply(&self, d: RmmDevice) -> Result<Option<(String, Upserted)>, AppError> {
+        let Some(&company_id) = self.company_of_site.get(&d.site_uid) else {
+            // A device of a site no company is linked to: nothing to file it under.
+            return Ok(None);
+        };
+        upsert_device(self.db, self.rmm.source(), company_id, d).await
+    }
 }
 
 /// Sites whose account number is read at once.
@@ -868,49 +929,59 @@ impl Collection for Devices<'_> {
         self.rmm.site_devices(self.site_uid, cursor).await
     }
     async fn apply(&self, d: RmmDevice) -> Result<Option<(String, Upserted)>, AppError> {
-        let mut udfs = d.udfs.clone();
-        // The original's components: UDF6 carries backup bytes, UDF4 the enabled admins.
-        let backup = udfs.get("udf6").and_then(|v| assets::parse_backup_bytes(v));
-        let admins = udfs.get("udf4").cloned();
-        udfs.retain(|_, v| !v.trim().is_empty());
-        let up = assets::upsert_from_source(
-            self.db,
-            &assets::AssetUpsert {
-                company_id: self.company_id,
-                external_source: self.rmm.source().to_string(),
-                external_id: Some(d.uid.clone()),
-                hostname: d.hostname,
-                description: d.description,
-                hardware_type: d.category,
-                device_type: d.device_type,
-                operating_system: d.operating_system,
-                last_logged_in_user: d.last_logged_in_user,
-                rmm_site_uid: Some(d.site_uid),
-                rmm_site_name: d.site_name,
-                antivirus_product: d.antivirus_product,
-                antivirus_status: d.antivirus_status,
-                ext_ip_address: d.ext_ip_address,
-                int_ip_address: d.int_ip_address,
-                domain: d.domain,
-                last_audit_date: d.last_audit_date.map(crate::time::to_db),
-                last_reboot: d.last_reboot.map(crate::time::to_db),
-                last_seen: d.last_seen.map(crate::time::to_db),
-                online: d.online,
-                patch_status: d.patch_status,
-                backup_usage_bytes: backup,
-                enabled_administrators: admins,
-                portal_url: d.portal_url,
-                web_remote_url: d.web_remote_url,
-                udfs,
-                manufacturer: d.manufacturer,
-                model: d.model,
-                serial_number: d.serial_number,
-                warranty_expires: d.warranty_date,
-            },
-        )
-        .await?;
-        Ok(Some((d.uid, up)))
+        upsert_device(self.db, self.rmm.source(), self.company_id, d).await
     }
+}
+
+/// A device written as the company's asset, keyed by (source, device uid).
+async fn upsert_device(
+    db: &Db,
+    source: &str,
+    company_id: i64,
+    d: RmmDevice,
+) -> Result<Option<(String, Upserted)>, AppError> {
+    let mut udfs = d.udfs.clone();
+    // The original's components: UDF6 carries backup bytes, UDF4 the enabled admins.
+    let backup = udfs.get("udf6").and_then(|v| assets::parse_backup_bytes(v));
+    let admins = udfs.get("udf4").cloned();
+    udfs.retain(|_, v| !v.trim().is_empty());
+    let up = assets::upsert_from_source(
+        db,
+        &assets::AssetUpsert {
+            company_id,
+            external_source: source.to_string(),
+            external_id: Some(d.uid.clone()),
+            hostname: d.hostname,
+            description: d.description,
+            hardware_type: d.category,
+            device_type: d.device_type,
+            operating_system: d.operating_system,
+            last_logged_in_user: d.last_logged_in_user,
+            rmm_site_uid: Some(d.site_uid),
+            rmm_site_name: d.site_name,
+            antivirus_product: d.antivirus_product,
+            antivirus_status: d.antivirus_status,
+            ext_ip_address: d.ext_ip_address,
+            int_ip_address: d.int_ip_address,
+            domain: d.domain,
+            last_audit_date: d.last_audit_date.map(crate::time::to_db),
+            last_reboot: d.last_reboot.map(crate::time::to_db),
+            last_seen: d.last_seen.map(crate::time::to_db),
+            online: d.online,
+            patch_status: d.patch_status,
+            backup_usage_bytes: backup,
+            enabled_administrators: admins,
+            portal_url: d.portal_url,
+            web_remote_url: d.web_remote_url,
+            udfs,
+            manufacturer: d.manufacturer,
+            model: d.model,
+            serial_number: d.serial_number,
+            warranty_expires: d.warranty_date,
+        },
+    )
+    .await?;
+    Ok(Some((d.uid, up)))
 }
 
 /// Writes each linked site's company account number into the RMM's site variable, so

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod provider;
 pub mod routes;
 pub mod schedule;
+pub mod settings;
 pub mod state;
 pub mod superops;
 pub mod webhook;
@@ -39,6 +40,9 @@ pub struct SyncService {
     /// Names this node in job rows and locks; unique per process.
     pub node_id: String,
     wake: Arc<Notify>,
+    /// The file's settings with the admin's stored overlays, once loaded (`reload`);
+    /// `None` until then, meaning the file's alone.
+    effective: std::sync::RwLock<Option<(Arc<crate::Settings>, String)>>,
 }
 
 impl SyncService {
@@ -52,7 +56,62 @@ impl SyncService {
                 crate::auth::random_hex(3)
             ),
             wake: Arc::new(Notify::new()),
+            effective: std::sync::RwLock::new(None),
         }
+    }
+
+    /// The settings the clients were last built from (file + stored overlays), or
+    /// `None` if only the file's are in use.
+    pub fn effective_settings(&self) -> Option<Arc<crate::Settings>> {
+        self.effective
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(s, _)| s.clone())
+    }
+
+    /// Rebuilds this node's vendor clients from the file's settings and the stored
+    /// overlays. A result that cannot build clients leaves the running ones in place.
+    pub async fn reload(&self, db: &crate::Db, file: &crate::Settings) -> anyhow::Result<()> {
+        let sig = settings::signature(db).await?;
+        let merged = settings::effective_settings(db, file).await?;
+        let connectors = connectors_from_settings(&merged)?;
+        self.engine.set_connectors(connectors);
+        *self.effective.write().unwrap_or_else(|p| p.into_inner()) = Some((Arc::new(merged), sig));
+        let (psa, rmm) = (self.engine.psa_names(), self.engine.rmm_names());
+        schedule::ensure_defaults(db, &psa, &rmm).await?;
+        Ok(())
+    }
+
+    /// Reloads whenever another node (or this one) changed the stored settings.
+    pub fn spawn_settings_watcher(
+        self: &Arc<Self>,
+        db: crate::Db,
+        file: Arc<crate::Settings>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let seen = me
+                    .effective
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|(_, sig)| sig.clone());
+                match settings::signature(&db).await {
+                    Ok(sig) if Some(&sig) == seen.as_ref() => {}
+                    Ok(_) => {
+                        if let Err(e) = me.reload(&db, &file).await {
+                            tracing::error!(error = %e, "stored provider settings are not usable; keeping the running clients");
+                        } else {
+                            tracing::info!("provider settings changed; sync clients rebuilt");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read provider settings"),
+                }
+            }
+        })
     }
 
     /// Tells the worker a job is waiting.

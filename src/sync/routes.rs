@@ -314,6 +314,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(psa_config))
         .routes(routes!(super::schedule::list_schedules))
         .routes(routes!(super::schedule::update_schedule))
+        .routes(routes!(super::settings::list_providers))
+        .routes(routes!(
+            super::settings::get_provider,
+            super::settings::put_provider,
+            super::settings::delete_provider
+        ))
         .route(
             "/codex/sync/freshservice",
             axum::routing::post(sync_freshservice_alias),

@@ -56,7 +56,11 @@ pub struct WebhookHealth {
 
 /// The configured secret, if webhooks are on (a malformed section counts as off).
 fn configured_secret(state: &AppState) -> Option<String> {
-    let psa = state.settings.psa.as_ref()?;
+    let settings = state
+        .sync
+        .effective_settings()
+        .unwrap_or_else(|| state.settings.clone());
+    let psa = settings.psa.as_ref()?;
     super::freshservice::FreshserviceConfig::from_psa_section(psa)
         .ok()?
         .webhook_secret

@@ -139,6 +139,9 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("GET", "/codex/sync/status/{job_id}", "/codex/sync/status/{job}", Master),
         ("GET", "/codex/admin/sync-schedules", "/codex/admin/sync-schedules", Master),
         ("PUT", "/codex/admin/sync-schedules/{provider}/{kind}", "/codex/admin/sync-schedules/freshservice/tickets", Admin),
+        ("GET", "/codex/api/sync/providers", "/codex/api/sync/providers", Admin),
+        ("GET", "/codex/api/sync/providers/{side}/{provider}", "/codex/api/sync/providers/psa/freshservice", Admin),
+        ("PUT", "/codex/api/sync/providers/{side}/{provider}", "/codex/api/sync/providers/psa/freshservice", Admin),
         ("POST", "/codex/sync/psa", "/codex/sync/psa", Admin),
         ("POST", "/codex/sync/tickets", "/codex/sync/tickets", Master),
         ("POST", "/codex/sync/rmm", "/codex/sync/rmm", Admin),
@@ -156,6 +159,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("DELETE", "/codex/api/feature-options/{id}", "/codex/api/feature-options/{option}", Billing),
         ("DELETE", "/codex/api/billing-plans/{id}", "/codex/api/billing-plans/{plan}", Billing),
         ("DELETE", "/codex/api/companies/{account_number}", "/codex/api/companies/{other}", Master),
+        ("DELETE", "/codex/api/sync/providers/{side}/{provider}", "/codex/api/sync/providers/rmm/datto", Admin),
     ]
 }
 

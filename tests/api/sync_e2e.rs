@@ -398,6 +398,31 @@ both!(
             expected.len(),
             "{job}"
         );
+        // Devices come from the account-wide listing, never one listing per site.
+        assert!(sim.stats.route("datto GET /api/v2/account/devices") >= 2);
+        assert_eq!(sim.stats.route("datto GET /api/v2/site/{uid}/devices"), 0);
+
+        // A device removed upstream is marked deleted after the next complete listing;
+        // the others stay as they were.
+        let gone = expected[0].uid.clone();
+        sim.data()
+            .devices
+            .iter_mut()
+            .find(|d| d.uid == gone)
+            .unwrap()
+            .deleted = true;
+        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", json!({})).await;
+        completed(&job);
+        assert_eq!(job["progress"]["devices"]["missing"], 1, "{job}");
+        let (_, assets) = app.get("/codex/api/assets?limit=1000", &admin).await;
+        let live: Vec<&str> = assets
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["external_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(live.len(), expected.len() - 1);
+        assert!(!live.contains(&gone.as_str()));
     }
 );
 
