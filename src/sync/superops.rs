@@ -26,7 +26,7 @@
 //!
 //! The RMM side: sites are `getClientSiteList` (each belongs to a client), the account
 //! number is the client's custom field (read from one client listing, not per site),
-//! devices are `getAssetList` filtered by `site.id`, and pushing an account number is
+//! devices are one account-wide `getAssetList` (or filtered by `site.id`), and pushing an account number is
 //! `updateClient` with that custom field.
 
 use super::budget::RateBudget;
@@ -1298,6 +1298,29 @@ impl RmmProvider for SuperOpsRmm {
                 format!("SuperOps answered the update with {other:?}"),
             )),
         }
+    }
+
+    /// One account-wide `getAssetList` (⌈devices/100⌉ requests) instead of a listing per
+    /// site (at least one request per site).
+    fn lists_all_devices(&self) -> bool {
+        true
+    }
+
+    async fn all_devices(&self, cursor: Option<Cursor>) -> ProviderResult<Page<RmmDevice>> {
+        let (items, next) = self
+            .gql
+            .page(
+                "getAssetList",
+                "assets",
+                ASSET_FIELDS,
+                ListQuery::by("assetId"),
+                cursor,
+            )
+            .await?;
+        Ok(Page {
+            items: items.iter().filter_map(device).collect(),
+            next,
+        })
     }
 
     async fn site_devices(

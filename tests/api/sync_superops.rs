@@ -733,7 +733,23 @@ async fn superops_clients_page_by_list_info_and_never_retry_mutations() {
 
     // A mutation that meets a 5xx is not repeated.
     let rmm = SuperOpsRmm::with_api(cfg, api).unwrap();
-    let site = rmm.sites(None).await.unwrap().items[0].uid.clone();
+    let sites = rmm.sites(None).await.unwrap();
+    assert!(sites.next.is_none());
+    // The account-wide asset listing and the per-site ones hold the same devices.
+    let all = rmm.all_devices(None).await.unwrap();
+    assert!(all.next.is_none());
+    let mut per_site = Vec::new();
+    for s in &sites.items {
+        let page = rmm.site_devices(&s.uid, None).await.unwrap();
+        assert!(page.items.iter().all(|d| d.site_uid == s.uid));
+        per_site.extend(page.items);
+    }
+    per_site.sort_by(|a, b| a.uid.cmp(&b.uid));
+    let mut all = all.items;
+    all.sort_by(|a, b| a.uid.cmp(&b.uid));
+    assert_eq!(per_site, all);
+    assert!(!all.is_empty());
+    let site = sites.items[0].uid.clone();
     sim.stats.reset();
     sim.set_faults(Faults {
         fail_paths: vec!["updateClient".into()],
