@@ -419,6 +419,43 @@ both!(
             assert_ticket(g, t, &account_of);
         }
         assert_eq!(got.len(), live(&data).len(), "nothing doubled");
+
+        // The light sync: active tickets as listed; one closed and one deleted upstream
+        // since are found by a detail read each, and nothing else is fetched.
+        let active = |t: &&SimTicket| !matches!(t.status, 4 | 5 | 16) && !t.deleted;
+        let (closed, deleted) = {
+            let mut d = sim.data();
+            let ids: Vec<i64> = d.tickets.iter().filter(active).map(|t| t.id).take(2).collect();
+            let now = chrono::Utc::now();
+            let t = d.ticket_mut(ids[0]).unwrap();
+            t.status = 5;
+            t.resolved_at = Some(now);
+            t.closed_at = Some(now);
+            t.updated_at = now;
+            d.ticket_mut(ids[1]).unwrap().deleted = true;
+            (ids[0], ids[1])
+        };
+        sim.stats.reset();
+        let job = sync_and_wait(
+            &app,
+            &admin,
+            "/codex/sync/tickets",
+            json!({"provider": "superops", "light": true}),
+        )
+        .await;
+        completed(&job);
+        assert_eq!(sim.stats.route(DETAIL), 2, "{job}");
+        let data = sim.data().clone();
+        let got = codex_tickets(&app, &admin).await;
+        let t = data.tickets.iter().find(|t| t.id == closed).unwrap();
+        assert_ticket(&got[&so::ticket_id(t)], t, &account_of);
+        assert_eq!(got[&so::ticket_id(t)]["status"], "closed");
+        let gone = data.tickets.iter().find(|t| t.id == deleted).unwrap();
+        assert!(
+            got.get(&so::ticket_id(gone))
+                .is_none_or(|g| g["deleted_at"].is_string()),
+            "the deleted ticket is marked"
+        );
     }
 );
 
