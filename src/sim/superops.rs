@@ -775,7 +775,16 @@ fn query_field(sim: &Sim, f: &Field) -> Result<(Value, &'static str), Resolve> {
                     return Err(Resolve::Invalid(format!("invalid WorkModule {m:?}")));
                 }
             }
+            // The usual filter, one ticket's entries, is answered without rendering the
+            // account's; the condition is still applied to what is rendered.
+            let li = list_info(&input);
+            let one = li.get("condition").and_then(|c| {
+                let simple = c.get("attribute").and_then(Value::as_str) == Some("workItem.workId")
+                    && c.get("operator").and_then(Value::as_str) == Some("is");
+                simple.then(|| c.get("value").and_then(as_text)).flatten()
+            });
             let items = live_tickets()
+                .filter(|t| one.as_deref().is_none_or(|id| ticket_id(t) == id))
                 .flat_map(|t| t.time_entries.iter().map(move |e| (t, e)))
                 .map(|(t, e)| ix.worklog(t, e))
                 .collect();

@@ -425,7 +425,13 @@ both!(
         let active = |t: &&SimTicket| !matches!(t.status, 4 | 5 | 16) && !t.deleted;
         let (closed, deleted) = {
             let mut d = sim.data();
-            let ids: Vec<i64> = d.tickets.iter().filter(active).map(|t| t.id).take(2).collect();
+            let ids: Vec<i64> = d
+                .tickets
+                .iter()
+                .filter(active)
+                .map(|t| t.id)
+                .take(2)
+                .collect();
             let now = chrono::Utc::now();
             let t = d.ticket_mut(ids[0]).unwrap();
             t.status = 5;
