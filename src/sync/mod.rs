@@ -263,3 +263,38 @@ impl Cancel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(src: &str) -> toml::Value {
+        toml::from_str(src).unwrap()
+    }
+
+    #[test]
+    fn superops_sections_build_both_clients_on_one_account_budget() {
+        let mut s = crate::Settings::default();
+        let section = "[superops]\napi_token = \"tok\"\nsubdomain = \"acme\"\n";
+        s.psa = Some(table(section));
+        s.rmm = Some(table(section));
+        let c = connectors_from_settings(&s).unwrap();
+        assert!(c.psa.contains_key("superops") && c.rmm.contains_key("superops"));
+
+        let same = superops::SuperOpsConfig::new("https://api.superops.ai/msp", "tok", "acme");
+        let other = superops::SuperOpsConfig::new("https://api.superops.ai/msp", "tok2", "acme");
+        let mut budgets = Vec::new();
+        let a = superops_api(&mut budgets, &same);
+        let b = superops_api(&mut budgets, &same.clone());
+        let c2 = superops_api(&mut budgets, &other);
+        assert!(Arc::ptr_eq(&a.budget, &b.budget), "one account, one budget");
+        assert!(!Arc::ptr_eq(&a.budget, &c2.budget));
+
+        s.psa = Some(table("[superops]\nsubdomain = \"acme\"\n"));
+        let err = connectors_from_settings(&s).err().unwrap().to_string();
+        assert!(
+            err.contains("psa.superops") && err.contains("api_token"),
+            "{err}"
+        );
+    }
+}
