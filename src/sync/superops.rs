@@ -65,7 +65,8 @@ pub struct SuperOpsConfig {
     /// The client custom-field column holding the Codex account number (`udf1text`…).
     pub account_number_field: String,
     /// Client custom-field columns → the names Codex knows them by (`udf2select =
-    /// "plan_selected"`); unmapped columns are kept under their column name.
+    /// "plan_selected"`; as text `udf2select=plan_selected, …` over the settings API);
+    /// unmapped columns are kept under their column name.
     pub custom_fields: BTreeMap<String, String>,
     /// Status names that are not active (the light sync lists the others).
     pub closed_statuses: Vec<String>,
@@ -110,8 +111,8 @@ impl SuperOpsConfig {
             api_token: String,
             subdomain: String,
             account_number_field: Option<String>,
-            custom_fields: Option<BTreeMap<String, String>>,
-            closed_statuses: Option<Vec<String>>,
+            custom_fields: Option<TableOrText>,
+            closed_statuses: Option<ListOrText>,
             web_url: Option<String>,
             per_minute: Option<u32>,
         }
@@ -131,8 +132,22 @@ impl SuperOpsConfig {
                 .account_number_field
                 .filter(|f| !f.trim().is_empty())
                 .unwrap_or(d.account_number_field.clone()),
-            custom_fields: s.custom_fields.unwrap_or_default(),
-            closed_statuses: s.closed_statuses.unwrap_or(d.closed_statuses.clone()),
+            custom_fields: match s.custom_fields {
+                None => BTreeMap::new(),
+                Some(TableOrText::Table(t)) => t,
+                Some(TableOrText::Text(t)) => {
+                    parse_pairs(&t).map_err(|e| format!("[{section}] custom_fields: {e}"))?
+                }
+            },
+            closed_statuses: match s.closed_statuses {
+                None => d.closed_statuses.clone(),
+                Some(ListOrText::List(l)) => l,
+                Some(ListOrText::Text(t)) => t
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
+            },
             web_url: s.web_url.filter(|w| !w.trim().is_empty()),
             per_minute: s.per_minute.unwrap_or(d.per_minute).max(1),
             ..d
@@ -146,6 +161,40 @@ impl SuperOpsConfig {
             && self.subdomain == other.subdomain
             && self.api_token == other.api_token
     }
+}
+
+/// `custom_fields` as a table (`hivematrix.toml`) or as text `col=name, col=name` (the
+/// settings API takes scalar values only).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TableOrText {
+    Table(BTreeMap<String, String>),
+    Text(String),
+}
+
+/// `closed_statuses` as a list or as comma-separated text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrText {
+    List(Vec<String>),
+    Text(String),
+}
+
+fn parse_pairs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| format!("{p:?} is not column=name"))?;
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() || v.is_empty() {
+                return Err(format!("{p:?} is not column=name"));
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for SuperOpsConfig {
@@ -1401,6 +1450,18 @@ mod tests {
             toml::from_str("api_token = \"T\"\nsubdomain = \"a\"\napi_key = \"x\"\n").unwrap();
         let err = SuperOpsConfig::from_table(&bad, "psa.superops").unwrap_err();
         assert!(err.contains("api_key") && !err.contains("\"T\""), "{err}");
+        let text: toml::Value = toml::from_str(
+            "api_token = \"T\"\nsubdomain = \"a\"\ncustom_fields = \"udf2select=plan_selected, udf3select = contract_term\"\nclosed_statuses = \"Resolved, Closed, Billed\"\n",
+        )
+        .unwrap();
+        let c = SuperOpsConfig::from_table(&text, "psa.superops").unwrap();
+        assert_eq!(c.custom_fields.len(), 2);
+        assert_eq!(c.custom_fields["udf3select"], "contract_term");
+        assert_eq!(c.closed_statuses, ["Resolved", "Closed", "Billed"]);
+        let bad: toml::Value =
+            toml::from_str("api_token = \"T\"\nsubdomain = \"a\"\ncustom_fields = \"udf2\"\n")
+                .unwrap();
+        assert!(SuperOpsConfig::from_table(&bad, "psa.superops").is_err());
         assert!(SuperOpsPsa::new(SuperOpsConfig::new("ftp://x", "t", "s")).is_err());
         assert!(SuperOpsPsa::new(SuperOpsConfig::new("https://x/msp", " ", "s")).is_err());
     }

@@ -811,3 +811,79 @@ async fn superops_clients_page_by_list_info_and_never_retry_mutations() {
         Some("424242")
     );
 }
+
+both!(
+    superops_settings_entered_over_the_api_run_both_syncs,
+    |app| {
+        let admin = app.admin().await;
+        let (sim, url) = roomy_sim().await;
+        app.start_sync_worker();
+        let token = sim.config.credentials.superops_api_token.clone();
+        let sub = sim.config.credentials.superops_subdomain.clone();
+        const PSA: &str = "/codex/api/sync/providers/psa/superops";
+        const RMM: &str = "/codex/api/sync/providers/rmm/superops";
+
+        // A URL that is not http(s) builds no client: refused, nothing stored.
+        let (s, b) = app
+            .put(
+                PSA,
+                &admin,
+                json!({"url": "ftp://x/msp", "api_token": token, "subdomain": sub}),
+            )
+            .await;
+        assert!(s.is_client_error(), "{s} {b}");
+        let (_, view) = app.get(PSA, &admin).await;
+        assert_eq!(view["configured"], false, "{view}");
+
+        // The settings API takes scalars: the column map as `col=name, …` text.
+        let columns = so::CLIENT_FIELD_COLUMNS
+            .iter()
+            .filter(|(name, _)| *name != "account_number")
+            .map(|(name, col)| format!("{col}={name}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let settings = json!({
+            "url": url, "api_token": token, "subdomain": sub,
+            "account_number_field": "udf1text", "per_minute": 100000,
+            "custom_fields": columns,
+        });
+        let (s, view) = app.put(PSA, &admin, settings.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{view}");
+        assert_eq!(view["secrets"]["api_token"], true, "{view}");
+        assert!(
+            !view.to_string().contains(&token),
+            "secret returned: {view}"
+        );
+        let (s, view) = app.put(RMM, &admin, settings).await;
+        assert_eq!(s, StatusCode::OK, "{view}");
+
+        completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await);
+        let data = sim.data().clone();
+        let c = data
+            .companies
+            .iter()
+            .find(|c| c.account_number.is_some())
+            .unwrap();
+        let (_, got) = app
+            .get(
+                &format!(
+                    "/codex/api/companies/{}",
+                    c.account_number.as_deref().unwrap()
+                ),
+                &admin,
+            )
+            .await;
+        assert_eq!(got["name"], c.name.as_str());
+        assert_eq!(
+            got["billing_plan"].as_str(),
+            c.custom_fields.get("plan_selected").map(String::as_str),
+            "the stored custom-field map applies"
+        );
+        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", so_body()).await;
+        completed(&job);
+        assert!(
+            job["progress"]["devices"]["created"].as_u64().unwrap() > 0,
+            "{job}"
+        );
+    }
+);
