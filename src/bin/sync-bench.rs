@@ -641,7 +641,6 @@ async fn bench(args: &Args, dir: &std::path::Path) -> anyhow::Result<Vec<JobRepo
         limits: SimLimits {
             freshservice_per_minute: FRESHSERVICE_PER_WINDOW,
             datto_per_minute: DATTO_PER_WINDOW,
-            superops_per_minute: SUPEROPS_PER_WINDOW,
             window: p.window,
             ..SimLimits::default()
         },
