@@ -22,6 +22,7 @@ pub mod engine;
 pub mod freshservice;
 pub mod http;
 pub mod jobs;
+pub mod pages;
 pub mod provider;
 pub mod routes;
 pub mod schedule;

@@ -39,7 +39,7 @@ pub struct Triggered {
 
 /// Which provider a trigger means: the one named (it must be configured), else the only
 /// one configured for that side.
-fn pick_provider(configured: &[String], asked: Option<&str>, side: &str) -> AppResult<String> {
+pub fn pick_provider(configured: &[String], asked: Option<&str>, side: &str) -> AppResult<String> {
     match asked.map(|a| a.trim().to_lowercase()) {
         Some(a) if configured.contains(&a) => Ok(a),
         Some(a) => Err(AppError::invalid(
@@ -73,7 +73,8 @@ fn list_or_none(v: &[String]) -> String {
     }
 }
 
-async fn trigger(
+/// Queues a job (or returns the one already queued) and wakes the worker.
+pub async fn trigger(
     state: &AppState,
     who: &Principal,
     provider: String,

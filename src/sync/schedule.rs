@@ -226,13 +226,23 @@ pub async fn update_schedule(
     Path((provider, kind)): Path<(String, String)>,
     JsonBody(input): JsonBody<ScheduleInput>,
 ) -> AppResult<Json<Schedule>> {
+    set(&state, &provider, &kind, &input).await.map(Json)
+}
+
+/// Changes a schedule's cron expression and/or enabled flag (validated first).
+pub async fn set(
+    state: &AppState,
+    provider: &str,
+    kind: &str,
+    input: &ScheduleInput,
+) -> AppResult<Schedule> {
     ensure_defaults(
         &state.db,
         &state.sync.engine.psa_names(),
         &state.sync.engine.rmm_names(),
     )
     .await?;
-    let current = get(&state.db, &provider, &kind)
+    let current = get(&state.db, provider, kind)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no {kind} schedule for {provider}")))?;
     let cron = match &input.cron {
@@ -247,13 +257,12 @@ pub async fn update_schedule(
         .bind(&cron)
         .bind(enabled as i64)
         .bind(time::now_db())
-        .bind(&provider)
-        .bind(&kind)
+        .bind(provider)
+        .bind(kind)
         .execute(&state.db.pool)
         .await?;
-    get(&state.db, &provider, &kind)
+    get(&state.db, provider, kind)
         .await?
-        .map(Json)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("schedule vanished")))
 }
 

@@ -272,6 +272,22 @@ pub async fn put_provider(
     Path((side, provider)): Path<(String, String)>,
     JsonBody(input): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> AppResult<Json<ProviderView>> {
+    apply(&state, &who, &side, &provider, &input)
+        .await
+        .map(Json)
+}
+
+/// Stores some of a provider's settings after checking that the merged result builds
+/// its client, then rebuilds this node's clients (the web form and the API both land
+/// here). Keys with `null` drop their stored value.
+pub async fn apply(
+    state: &AppState,
+    who: &Principal,
+    side: &str,
+    provider: &str,
+    input: &serde_json::Map<String, serde_json::Value>,
+) -> AppResult<ProviderView> {
+    let (side, provider) = (side.to_string(), provider.to_string());
     known(&side, &provider)?;
     if input.is_empty() {
         return Err(AppError::invalid("settings", "send at least one setting"));
@@ -282,7 +298,7 @@ pub async fn put_provider(
         .find(|r| r.side == side && r.provider == provider)
         .map(|r| r.values.clone())
         .unwrap_or_default();
-    for (k, v) in &input {
+    for (k, v) in input {
         match to_toml(k, v)? {
             Some(t) => {
                 values.insert(k.clone(), t);
@@ -316,9 +332,9 @@ pub async fn put_provider(
             format!("this version cannot run a {provider} {side} client yet"),
         ));
     }
-    save(&state.db, &who, &candidate).await?;
+    save(&state.db, who, &candidate).await?;
     state.sync.reload(&state.db, &state.settings).await?;
-    Ok(Json(view(&state.settings, &rows, &state, &side, &provider)))
+    Ok(view(&state.settings, &rows, state, &side, &provider))
 }
 
 /// Removes a provider's stored settings; the file's (if any) apply again.
@@ -331,18 +347,29 @@ pub async fn delete_provider(
     crate::auth::AdminOnly(who): crate::auth::AdminOnly,
     Path((side, provider)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    known(&side, &provider)?;
+    remove(&state, &who, &side, &provider).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops a provider's stored settings (the file's apply again) and rebuilds the clients.
+pub async fn remove(
+    state: &AppState,
+    who: &Principal,
+    side: &str,
+    provider: &str,
+) -> AppResult<()> {
+    known(side, provider)?;
     let mut conn = state.db.pool.begin().await?;
     let gone = sqlx::query("DELETE FROM sync_provider_settings WHERE side = $1 AND provider = $2")
-        .bind(&side)
-        .bind(&provider)
+        .bind(side)
+        .bind(provider)
         .execute(&mut *conn)
         .await?
         .rows_affected();
     if gone > 0 {
         crate::audit::record(
             &mut conn,
-            Some(&who),
+            Some(who),
             crate::audit::Change {
                 module: "sync",
                 action: crate::audit::Action::Delete,
@@ -356,7 +383,16 @@ pub async fn delete_provider(
     }
     conn.commit().await?;
     state.sync.reload(&state.db, &state.settings).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
+}
+
+/// Every provider's view (secrets hidden), for the Data Sync Center.
+pub async fn views(state: &AppState) -> AppResult<Vec<ProviderView>> {
+    let rows = stored(&state.db).await?;
+    Ok(PROVIDERS
+        .iter()
+        .map(|(side, name)| view(&state.settings, &rows, state, side, name))
+        .collect())
 }
 
 async fn save(db: &Db, who: &Principal, row: &Stored) -> AppResult<()> {

@@ -20,6 +20,7 @@ mod sync_e2e;
 mod sync_engine;
 mod sync_freshservice;
 mod sync_jobs;
+mod sync_pages;
 mod sync_settings;
 mod sync_superops;
 mod sync_webhook;

@@ -360,6 +360,13 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/settings/theme", "/settings/theme", Anyone),
         ("GET", "/codex", "/codex", Scoped),
         ("GET", "/codex/audit", "/codex/audit", Admin),
+        ("GET", "/codex/admin/sync", "/codex/admin/sync", Admin),
+        ("GET", "/codex/admin/sync/panel", "/codex/admin/sync/panel", Admin),
+        ("POST", "/codex/admin/sync/run", "/codex/admin/sync/run", Admin),
+        ("GET", "/codex/admin/sync/jobs/{id}", "/codex/admin/sync/jobs/1", Admin),
+        ("POST", "/codex/admin/sync/providers/{side}/{provider}", "/codex/admin/sync/providers/psa/freshservice", Admin),
+        ("POST", "/codex/admin/sync/providers/{side}/{provider}/remove", "/codex/admin/sync/providers/psa/freshservice/remove", Admin),
+        ("POST", "/codex/admin/sync/schedules/{provider}/{kind}", "/codex/admin/sync/schedules/freshservice/tickets", Admin),
     ]
 }
 
