@@ -450,7 +450,7 @@ async fn interpret(what: &str, resp: Response) -> Attempt<Reply> {
         return Attempt::Fatal(ProviderError::Auth {
             vendor: VENDOR,
             detail: format!(
-                "HTTP 400: SuperOps refused the request; check the subdomain (CustomerSubDomain). {}",
+                "HTTP 400: SuperOps refused the request; a wrong subdomain (CustomerSubDomain) answers so. {}",
                 snippet(&body)
             ),
         });

@@ -774,6 +774,36 @@ async fn superops_clients_page_by_list_info_and_never_retry_mutations() {
     // A ticket that does not exist is None, not an error.
     assert!(psa.ticket_detail("1").await.unwrap().is_none());
 
+    // A document the schema refuses comes back as HTTP 200 with `errors` and no data:
+    // final, not retried.
+    let gql = client::Gql::new(&cfg, api.clone()).unwrap();
+    sim.stats.reset();
+    let err = gql
+        .query(
+            "a bad query",
+            "query { getClientList(input: {page: 1}) { clients { nope } } }",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("undefined"), "{err}");
+    assert_eq!(sim.stats.requests.load(Ordering::Relaxed), 1);
+    // A business error sits beside the data: the caller sees both.
+    let reply = gql
+        .query(
+            "a page too large",
+            "query q($i: ListInfoInput!) { getClientList(input: $i) { clients { accountId } } }",
+            json!({"i": {"page": 1, "pageSize": 500}}),
+        )
+        .await
+        .unwrap();
+    assert!(reply.data["getClientList"].is_null());
+    assert!(
+        reply.errors[0].to_string().contains("invalid_param"),
+        "{:?}",
+        reply.errors
+    );
+
     // A mutation that meets a 5xx is not repeated.
     let rmm = SuperOpsRmm::with_api(cfg, api).unwrap();
     let sites = rmm.sites(None).await.unwrap();
