@@ -278,6 +278,10 @@ async fn sim(args: &SimArgs) -> anyhow::Result<()> {
         "  datto:        url = \"http://{bound}/datto\", api_key = \"{}\", api_secret = \"{}\" ({} requests/min)",
         c.datto_api_key, c.datto_api_secret, sim.config.limits.datto_per_minute
     );
+    println!(
+        "  superops:     url = \"http://{bound}/superops/msp\", api_token = \"{}\", subdomain = \"{}\" ({} requests/min; PSA and RMM)",
+        c.superops_api_token, c.superops_subdomain, sim.config.limits.superops_per_minute
+    );
     println!("  faults: POST http://{bound}/_sim/faults; counters: GET http://{bound}/_sim/stats");
     shutdown_signal().await;
     Ok(())

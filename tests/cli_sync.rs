@@ -155,6 +155,8 @@ struct SimProc {
     _stdout: BufReader<ChildStdout>,
     base: String,
     toml: String,
+    /// `[psa.superops]` and `[rmm.superops]` for the same simulator.
+    superops_toml: String,
 }
 
 fn start_sim() -> SimProc {
@@ -172,7 +174,7 @@ fn start_sim() -> SimProc {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let child = Proc(child);
     let mut banner = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         banner.push(line);
@@ -192,11 +194,16 @@ fn start_sim() -> SimProc {
         setting("freshservice"),
         setting("datto")
     );
+    let so = setting("superops");
+    let superops_toml = format!(
+        "[psa.superops]\n{so}\nper_minute = 20000\ncustom_fields = \"udf2select=plan_selected, udf3select=contract_term\"\n\n[rmm.superops]\n{so}\nper_minute = 20000\n"
+    );
     SimProc {
         _child: child,
         _stdout: stdout,
         base: format!("http://127.0.0.1:{port}"),
         toml,
+        superops_toml,
     }
 }
 
@@ -628,3 +635,33 @@ both!(
         assert!(t["unchanged"] > 0, "{out}");
     }
 );
+
+both!(superops_psa_and_rmm_sync_from_the_command_line, |env| {
+    let sim = start_sim();
+    env.write_config(&sim.superops_toml);
+    let out = env.ok(&["sync", "psa", "--provider", "superops", "--type", "all"]);
+    assert!(out.contains("superops base: completed in"), "{out}");
+    assert!(out.contains("superops tickets: completed in"), "{out}");
+    let companies = figures(&out, "companies");
+    let tickets = figures(&out, "tickets");
+    assert!(companies["created"] > 0 && tickets["created"] > 0, "{out}");
+    assert_eq!(tickets["failed"], 0, "{out}");
+    let again = env.ok(&["sync", "psa", "--provider", "superops", "--type", "tickets"]);
+    let t = figures(&again, "tickets");
+    assert_eq!((t["created"], t["updated"]), (0, 0), "{again}");
+    let out = env.ok(&["sync", "rmm", "--provider", "superops"]);
+    assert!(out.contains("superops rmm: completed in"), "{out}");
+    assert!(figures(&out, "devices")["created"] > 0, "{out}");
+    let out = env.ok(&["sync", "push-account-numbers", "--provider", "superops"]);
+    assert!(
+        out.contains("superops push_account_numbers: completed"),
+        "{out}"
+    );
+    assert_eq!(figures(&out, "site_variables")["created"], 0, "{out}");
+    let jobs = job_statuses(&env).await;
+    assert_eq!(jobs.len(), 5, "{jobs:?}");
+    assert!(
+        jobs.iter().all(|(_, _, status)| status == "completed"),
+        "{jobs:?}"
+    );
+});

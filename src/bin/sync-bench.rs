@@ -1,17 +1,19 @@
 //! `sync-bench`: how close a sync comes to the vendors' limits. Runs the real engine and
-//! the real Freshservice and Datto clients against the in-process simulators (default
+//! the real Freshservice, SuperOps and Datto clients against the in-process simulators (default
 //! dataset: 2,000 tickets with time entries, 1,200 devices) and prints, per job, the
 //! wall time, the requests made against the minimum the dataset needs, the 429s seen and
 //! the achieved rate against the allowed one.
 //!
-//! The vendors' documented budgets (Freshservice Growth: 200 credits a minute; Datto:
-//! 600 reads a sliding 60 s) are scaled by shortening their window, so that a run takes
-//! about a minute instead of most of an hour while every budget keeps its shape (a
-//! fixed window for Freshservice, a sliding one with a 90 % cut-off for Datto).
+//! The vendors' documented budgets (Freshservice Growth: 200 credits a minute; SuperOps:
+//! 800 requests a minute; Datto: 600 reads a sliding 60 s) are scaled by shortening
+//! their window, so that a run takes about a minute or two instead of most of an hour
+//! while every budget keeps its shape (a fixed window for Freshservice and SuperOps, a
+//! sliding one with a 90 % cut-off for Datto). SuperOps throttles with HTTP 200 and a
+//! `rate_limit_exceeded` error, which the recorder counts as a 429.
 //!
 //! Jobs run the way the app runs them (`jobs::enqueue`, `claim_next`, `run_claimed`):
-//! PSA base, a full ticket sync, the RMM sync, then an incremental ticket sync after
-//! `--changed` tickets changed upstream. Exits non-zero when a job fails or the request
+//! PSA base, a full ticket sync, the RMM sync (Freshservice and Datto, then SuperOps PSA
+//! and RMM), then incremental ticket syncs after `--changed` tickets changed upstream. Exits non-zero when a job fails or the request
 //! counts of the job row and the simulator disagree.
 //!
 //! `cargo run --release --bin sync-bench [-- --scale N --seed S --changed N]`
@@ -21,12 +23,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use clap::Parser;
 use hivematrix::sim::dataset::{Dataset, SimTimeEntry};
+use hivematrix::sim::superops as sim_so;
 use hivematrix::sim::{DatasetSize, Sim, SimConfig, SimLimits};
 use hivematrix::sync::datto::{self, DattoClient, DattoConfig};
 use hivematrix::sync::engine::{Connectors, Engine};
 use hivematrix::sync::freshservice::{self as fs, FreshserviceClient, FreshserviceConfig};
 use hivematrix::sync::http::{ApiClient, RetryPolicy};
 use hivematrix::sync::jobs::{self, NewJob, Outcome};
+use hivematrix::sync::superops::{self as so, SuperOpsConfig, SuperOpsPsa, SuperOpsRmm};
 use hivematrix::Db;
 use sqlx::Row;
 use std::collections::HashSet;
@@ -37,6 +41,9 @@ use std::time::{Duration, Instant};
 /// The documented budgets, per their one-minute window.
 const FRESHSERVICE_PER_WINDOW: u32 = 200;
 const DATTO_PER_WINDOW: u32 = 600;
+const SUPEROPS_PER_WINDOW: u32 = 800;
+/// SuperOps' page size.
+const SO_PAGE: usize = so::PAGE_SIZE as usize;
 /// Freshservice's page size for listings and per-ticket collections.
 const FS_PAGE: usize = fs::PAGE_SIZE;
 /// Datto's page size.
@@ -73,6 +80,7 @@ struct Args {
 enum Vendor {
     Freshservice,
     Datto,
+    SuperOps,
 }
 
 impl Vendor {
@@ -80,6 +88,7 @@ impl Vendor {
         match self {
             Vendor::Freshservice => FRESHSERVICE_PER_WINDOW,
             Vendor::Datto => DATTO_PER_WINDOW,
+            Vendor::SuperOps => SUPEROPS_PER_WINDOW,
         }
     }
 
@@ -88,6 +97,7 @@ impl Vendor {
         match self {
             Vendor::Freshservice => "credits",
             Vendor::Datto => "reads",
+            Vendor::SuperOps => "requests",
         }
     }
 }
@@ -204,6 +214,67 @@ fn minimum_rmm(d: &Dataset) -> Minimum {
     m
 }
 
+/// SuperOps base: clients, client users and the active technicians, 100 a page.
+fn minimum_so_base(d: &Dataset) -> Minimum {
+    req(
+        pages(d.companies.len(), SO_PAGE)
+            + pages(d.contacts.len(), SO_PAGE)
+            + pages(d.agents.iter().filter(|a| a.active).count(), SO_PAGE),
+        1,
+    )
+}
+
+/// A SuperOps ticket sync listing `listed` tickets and reading `changed` ones: one
+/// request per ticket (ticket, conversations, notes and worklogs together) plus a
+/// worklog page per 100 entries beyond the first 100. SuperOps lists no deleted
+/// tickets, so that pass costs nothing.
+fn minimum_so_tickets(d: &Dataset, listed: usize, changed: &[i64]) -> Minimum {
+    let changed: HashSet<i64> = changed.iter().copied().collect();
+    let extra: u64 = d
+        .tickets
+        .iter()
+        .filter(|t| changed.contains(&t.id))
+        .map(|t| pages(t.time_entries.len(), SO_PAGE) - 1)
+        .sum();
+    req(pages(listed, SO_PAGE) + changed.len() as u64 + extra, 1)
+}
+
+/// Sites SuperOps shows (those of a client) and the ones linked (their client has an
+/// account number).
+fn so_sites(d: &Dataset) -> (usize, Vec<&str>) {
+    let shown: Vec<_> = d
+        .sites
+        .iter()
+        .filter_map(|s| Some((s, sim_so::site_client(d, s)?)))
+        .collect();
+    let linked = shown
+        .iter()
+        .filter(|(_, c)| c.account_number.is_some())
+        .map(|(s, _)| s.uid.as_str())
+        .collect();
+    (shown.len(), linked)
+}
+
+/// The site pages, one client listing for every account number, and the account-wide
+/// asset pages.
+fn minimum_so_rmm(d: &Dataset) -> Minimum {
+    let (shown, _) = so_sites(d);
+    let assets = d
+        .devices
+        .iter()
+        .filter(|x| {
+            !x.deleted
+                && d.sites
+                    .iter()
+                    .any(|s| s.uid == x.site_uid && sim_so::site_client(d, s).is_some())
+        })
+        .count();
+    req(
+        pages(shown, SO_PAGE) + pages(d.companies.len(), SO_PAGE) + pages(assets, SO_PAGE),
+        1,
+    )
+}
+
 /// One job of the run: what it is, what it needs at least, and how it went.
 struct JobReport {
     name: &'static str,
@@ -215,6 +286,8 @@ struct JobReport {
     job_throttled: i64,
     sim_requests: u64,
     served: Served,
+    /// The vendor's (scaled) budget window.
+    window: Duration,
 }
 
 /// What the simulator saw of one job.
@@ -269,13 +342,29 @@ async fn record(
     let (vendor, cost) = if path.starts_with("/freshservice/") {
         let url = format!("http://sim{}", req.uri());
         (Vendor::Freshservice, fs::credits(&url))
+    } else if path.starts_with("/superops/") {
+        (Vendor::SuperOps, 1)
     } else {
         // Datto counts API reads; the OAuth token grant is not rate-counted.
         (Vendor::Datto, u32::from(path.starts_with("/datto/api/")))
     };
-    let resp = next.run(req).await;
-    let throttled = resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS;
-    if path.starts_with("/freshservice/") || path.starts_with("/datto/") {
+    let mut resp = next.run(req).await;
+    let mut throttled = resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS;
+    if vendor == Vendor::SuperOps && !throttled {
+        // SuperOps refuses with HTTP 200 and a `rate_limit_exceeded` error.
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        throttled = bytes
+            .windows(b"rate_limit_exceeded".len())
+            .any(|w| w == b"rate_limit_exceeded");
+        resp = Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    if path.starts_with("/freshservice/")
+        || path.starts_with("/datto/")
+        || path.starts_with("/superops/")
+    {
         log.lock().unwrap_or_else(|p| p.into_inner()).push(Hit {
             at,
             vendor,
@@ -302,7 +391,13 @@ async fn serve(sim: &Arc<Sim>, log: HitLog) -> anyhow::Result<String> {
 }
 
 /// The production clients, pointed at the simulators, with the scaled windows.
-fn connectors(sim: &Sim, base: &str, window: Duration) -> anyhow::Result<Connectors> {
+fn connectors(
+    sim: &Sim,
+    base: &str,
+    window: Duration,
+    so_base: &str,
+    so_window: Duration,
+) -> anyhow::Result<Connectors> {
     let creds = &sim.config.credentials;
     let fs_cfg = FreshserviceConfig {
         per_minute: FRESHSERVICE_PER_WINDOW,
@@ -321,7 +416,34 @@ fn connectors(sim: &Sim, base: &str, window: Duration) -> anyhow::Result<Connect
         Arc::new(datto::budget(datto_cfg.per_minute, window)),
         RetryPolicy::default(),
     );
+    // SuperOps PSA and RMM share the account's budget, as `connectors_from_settings`
+    // builds them; the client custom fields are the tenant's columns.
+    let mut so_cfg = SuperOpsConfig::new(
+        format!("{so_base}/superops/msp"),
+        &creds.superops_api_token,
+        &creds.superops_subdomain,
+    );
+    so_cfg.per_minute = SUPEROPS_PER_WINDOW;
+    so_cfg.window = so_window;
+    so_cfg.custom_fields = sim_so::CLIENT_FIELD_COLUMNS
+        .iter()
+        .filter(|(name, _)| *name != "account_number")
+        .map(|(name, col)| (col.to_string(), name.to_string()))
+        .collect();
+    let so_api = ApiClient::new(
+        so::VENDOR,
+        Arc::new(so::budget_for(&so_cfg)),
+        RetryPolicy::default(),
+    );
     let mut c = Connectors::default();
+    c.psa.insert(
+        "superops".into(),
+        Arc::new(SuperOpsPsa::with_api(so_cfg.clone(), so_api.clone())?),
+    );
+    c.rmm.insert(
+        "superops".into(),
+        Arc::new(SuperOpsRmm::with_api(so_cfg, so_api)?),
+    );
     c.psa.insert(
         "freshservice".into(),
         Arc::new(FreshserviceClient::new(fs_cfg)?),
@@ -338,8 +460,16 @@ struct Plan {
     base: Minimum,
     full: Minimum,
     rmm: Minimum,
+    so_base: Minimum,
+    so_full: Minimum,
+    so_rmm: Minimum,
     scale: u32,
     window: Duration,
+    /// SuperOps runs on a simulator of its own with its own scale: one request per
+    /// ticket against 800 a minute would otherwise be scaled past what the local
+    /// database can write, and the run would measure the disk, not the budget.
+    so_scale: u32,
+    so_window: Duration,
 }
 
 fn plan(d: &Dataset, changed: usize, scale: Option<u32>) -> Plan {
@@ -347,21 +477,33 @@ fn plan(d: &Dataset, changed: usize, scale: Option<u32>) -> Plan {
     let live = live_tickets(d);
     let full = minimum_tickets(d, live.len(), &live);
     let rmm = minimum_rmm(d);
+    let so_base = minimum_so_base(d);
+    let so_full = minimum_so_tickets(d, live.len(), &live);
+    let so_rmm = minimum_so_rmm(d);
     // Unscaled minutes of budget the run needs (the incremental sync is small beside the
     // full one, estimated as its share of the tickets); scaled to about one minute.
     let share = changed.min(live.len()) as f64 / live.len().max(1) as f64;
     let fs_minutes =
         (base.units + full.units) as f64 * (1.0 + share) / f64::from(FRESHSERVICE_PER_WINDOW);
     let datto_minutes = rmm.units as f64 / f64::from(DATTO_PER_WINDOW);
+    let so_minutes = (so_base.units + so_full.units) as f64 * (1.0 + share)
+        / f64::from(SUPEROPS_PER_WINDOW)
+        + so_rmm.units as f64 / f64::from(SUPEROPS_PER_WINDOW);
     let scale = scale
         .unwrap_or_else(|| (fs_minutes + datto_minutes).round() as u32)
         .max(1);
+    let so_scale = (so_minutes.round() as u32).max(1);
     Plan {
         base,
         full,
         rmm,
+        so_base,
+        so_full,
+        so_rmm,
         scale,
         window: Duration::from_secs_f64(60.0 / f64::from(scale)),
+        so_scale,
+        so_window: Duration::from_secs_f64(60.0 / f64::from(so_scale)),
     }
 }
 
@@ -397,8 +539,10 @@ struct Bench<'a> {
     db: &'a Db,
     engine: &'a Engine,
     sim: &'a Sim,
+    so_sim: &'a Sim,
     log: &'a HitLog,
     window: Duration,
+    so_window: Duration,
 }
 
 impl Bench<'_> {
@@ -411,7 +555,11 @@ impl Bench<'_> {
         minimum: Minimum,
     ) -> anyhow::Result<JobReport> {
         const NODE: &str = "sync-bench";
-        self.sim.stats.reset();
+        let (sim, window) = match vendor {
+            Vendor::SuperOps => (self.so_sim, self.so_window),
+            _ => (self.sim, self.window),
+        };
+        sim.stats.reset();
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let queued = jobs::enqueue(
             self.db,
@@ -446,8 +594,9 @@ impl Bench<'_> {
             wall,
             job_requests: row.requests,
             job_throttled: row.throttled,
-            sim_requests: self.sim.stats.requests.load(Ordering::Relaxed),
-            served: served(&hits, vendor, self.window),
+            sim_requests: sim.stats.requests.load(Ordering::Relaxed),
+            served: served(&hits, vendor, window),
+            window,
         })
     }
 }
@@ -497,18 +646,34 @@ async fn bench(args: &Args, dir: &std::path::Path) -> anyhow::Result<Vec<JobRepo
         },
         ..SimConfig::default()
     });
+    let so_sim = Sim::new(SimConfig {
+        seed: args.seed,
+        size: size.clone(),
+        limits: SimLimits {
+            superops_per_minute: SUPEROPS_PER_WINDOW,
+            window: p.so_window,
+            ..SimLimits::default()
+        },
+        ..SimConfig::default()
+    });
     print_setup(&size, &p);
     let log: HitLog = Arc::default();
     let base_url = serve(&sim, log.clone()).await?;
+    let so_url = serve(&so_sim, log.clone()).await?;
     let db = Db::connect_sqlite_dir(dir).await?;
     db.migrate().await?;
-    let engine = Engine::new(db.clone(), connectors(&sim, &base_url, p.window)?);
+    let engine = Engine::new(
+        db.clone(),
+        connectors(&sim, &base_url, p.window, &so_url, p.so_window)?,
+    );
     let bench = Bench {
         db: &db,
         engine: &engine,
         sim: &sim,
+        so_sim: &so_sim,
         log: &log,
         window: p.window,
+        so_window: p.so_window,
     };
 
     let mut reports = Vec::new();
@@ -518,16 +683,33 @@ async fn bench(args: &Args, dir: &std::path::Path) -> anyhow::Result<Vec<JobRepo
     ];
     for (name, job, min) in fs_jobs {
         reports.push(bench.run(name, Vendor::Freshservice, job, min).await?);
-        print_job(reports.last().expect("just pushed"), p.window);
+        print_job(reports.last().expect("just pushed"));
     }
     reports.push(
         bench
             .run("rmm", Vendor::Datto, ("datto", "rmm", false), p.rmm)
             .await?,
     );
-    print_job(reports.last().expect("just pushed"), p.window);
+    print_job(reports.last().expect("just pushed"));
 
+    let so_jobs: [(&'static str, (&str, &str, bool), Minimum); 3] = [
+        ("superops base", ("superops", "base", false), p.so_base),
+        (
+            "superops tickets (full)",
+            ("superops", "tickets", true),
+            p.so_full,
+        ),
+        ("superops rmm", ("superops", "rmm", false), p.so_rmm),
+    ];
+    for (name, job, min) in so_jobs {
+        reports.push(bench.run(name, Vendor::SuperOps, job, min).await?);
+        print_job(reports.last().expect("just pushed"));
+    }
+
+    // The same change upstream in both PSAs (their datasets are the same).
     let changed = change_tickets(&sim, args.changed);
+    let so_changed = change_tickets(&so_sim, args.changed);
+    anyhow::ensure!(changed == so_changed, "the simulators' datasets differ");
     let incremental = {
         let d = sim.data();
         minimum_tickets(&d, changed.len(), &changed)
@@ -542,10 +724,25 @@ async fn bench(args: &Args, dir: &std::path::Path) -> anyhow::Result<Vec<JobRepo
             )
             .await?,
     );
-    print_job(reports.last().expect("just pushed"), p.window);
+    print_job(reports.last().expect("just pushed"));
+    let so_incremental = {
+        let d = so_sim.data();
+        minimum_so_tickets(&d, changed.len(), &changed)
+    };
+    reports.push(
+        bench
+            .run(
+                "superops tickets (incremental)",
+                Vendor::SuperOps,
+                ("superops", "tickets", false),
+                so_incremental,
+            )
+            .await?,
+    );
+    print_job(reports.last().expect("just pushed"));
 
-    print_table(&reports, p.window);
-    check_codex(&db, &sim).await?;
+    print_table(&reports);
+    check_codex(&db, &sim, &so_sim).await?;
     Ok(reports)
 }
 
@@ -558,18 +755,18 @@ fn print_setup(size: &DatasetSize, p: &Plan) {
         "dataset: {} companies, {} contacts, {} agents, {} tickets, {} devices",
         size.companies, size.contacts, size.agents, size.tickets, size.devices
     );
-    println!(
-        "scale {}: budget windows of {:.3} s instead of 60 s",
-        p.scale,
-        p.window.as_secs_f64()
-    );
-    for v in [Vendor::Freshservice, Vendor::Datto] {
+    for (v, scale, window) in [
+        (Vendor::Freshservice, p.scale, p.window),
+        (Vendor::Datto, p.scale, p.window),
+        (Vendor::SuperOps, p.so_scale, p.so_window),
+    ] {
         println!(
-            "  {:?}: {} {} per window = {:.0}/min (documented {}/min)",
+            "  {:?}: scale {scale}, windows of {:.3} s: {} {} per window = {:.0}/min (documented {}/min)",
             v,
+            window.as_secs_f64(),
             v.limit(),
             v.unit(),
-            per_minute(v.limit(), p.window),
+            per_minute(v.limit(), window),
             v.limit()
         );
     }
@@ -581,14 +778,15 @@ fn print_setup(size: &DatasetSize, p: &Plan) {
 }
 
 /// The achieved share of the allowed rate, when the job filled at least one window.
-fn rate_share(r: &JobReport, window: Duration) -> Option<f64> {
+fn rate_share(r: &JobReport) -> Option<f64> {
     r.served
         .rate_per_minute
-        .map(|rate| rate / per_minute(r.vendor.limit(), window))
+        .map(|rate| rate / per_minute(r.vendor.limit(), r.window))
 }
 
-fn print_job(r: &JobReport, window: Duration) {
-    let rate = match (r.served.rate_per_minute, rate_share(r, window)) {
+fn print_job(r: &JobReport) {
+    let window = r.window;
+    let rate = match (r.served.rate_per_minute, rate_share(r)) {
         (Some(rate), Some(share)) => format!(
             "{rate:.0} {}/min over {} full windows = {:.1} % of the allowed {:.0}/min",
             r.vendor.unit(),
@@ -625,14 +823,15 @@ fn ratio(r: &JobReport) -> f64 {
     r.sim_requests as f64 / r.minimum.requests.max(1) as f64
 }
 
-fn print_table(reports: &[JobReport], window: Duration) {
+fn print_table(reports: &[JobReport]) {
     println!();
     println!(
         "| job | status | wall s | requests (job/sim) | minimum | requests/minimum % | 429s | achieved rate | allowed rate | rate % | targets |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in reports {
-        let share = rate_share(r, window);
+        let window = r.window;
+        let share = rate_share(r);
         let rate_ok = share.is_none_or(|s| s >= MIN_RATE_SHARE);
         let ok = r.status == "completed"
             && ratio(r) <= MAX_REQUEST_RATIO
@@ -666,36 +865,64 @@ fn print_table(reports: &[JobReport], window: Duration) {
 }
 
 /// The run is only worth its figures if Codex then holds what the vendors hold.
-async fn check_codex(db: &Db, sim: &Sim) -> anyhow::Result<()> {
-    let count = |sql: &'static str| async move {
-        let n: i64 = sqlx::query(sql).fetch_one(&db.pool).await?.try_get(0)?;
+async fn check_codex(db: &Db, sim: &Sim, so_sim: &Sim) -> anyhow::Result<()> {
+    let count = |sql: &'static str, source: &'static str| async move {
+        let n: i64 = sqlx::query(sql)
+            .bind(source)
+            .fetch_one(&db.pool)
+            .await?
+            .try_get(0)?;
         anyhow::Ok(n)
     };
-    let tickets = count("SELECT COUNT(*) FROM tickets WHERE external_source = 'freshservice' AND deleted_at IS NULL").await?;
-    let entries = count("SELECT COUNT(*) FROM ticket_time_entries").await?;
-    let assets =
-        count("SELECT COUNT(*) FROM assets WHERE external_source = 'datto' AND deleted_at IS NULL")
-            .await?;
-    let (want_tickets, want_entries, want_assets) = {
+    let want = |sim: &Sim, psa_sites: bool| {
         let d = sim.data();
         let live: Vec<_> = d.tickets.iter().filter(|t| !t.deleted && !t.spam).collect();
-        let linked: HashSet<&str> = linked_sites(&d).into_iter().collect();
-        let assets = d
-            .devices
-            .iter()
-            .filter(|x| !x.deleted && linked.contains(x.site_uid.as_str()))
-            .count();
+        let on = |linked: HashSet<&str>| {
+            d.devices
+                .iter()
+                .filter(|x| !x.deleted && linked.contains(x.site_uid.as_str()))
+                .count() as i64
+        };
+        let linked = if psa_sites {
+            linked_sites(&d)
+        } else {
+            so_sites(&d).1
+        };
         (
             live.len() as i64,
             live.iter().map(|t| t.time_entries.len()).sum::<usize>() as i64,
-            assets as i64,
+            on(linked.into_iter().collect()),
         )
     };
-    println!(
-        "Codex holds {tickets} tickets (upstream {want_tickets}), {entries} time entries \
-         (upstream {want_entries}), {assets} devices (upstream, on linked sites: {want_assets})"
-    );
-    if (tickets, entries, assets) != (want_tickets, want_entries, want_assets) {
+    let mut ok = true;
+    for (psa, rmm, (want_tickets, want_entries, want_assets)) in [
+        ("freshservice", "datto", want(sim, true)),
+        ("superops", "superops", want(so_sim, false)),
+    ] {
+        let tickets = count(
+            "SELECT COUNT(*) FROM tickets WHERE external_source = $1 AND deleted_at IS NULL",
+            psa,
+        )
+        .await?;
+        let entries = count(
+            "SELECT COUNT(*) FROM ticket_time_entries e JOIN tickets t ON t.id = e.ticket_id \
+             WHERE t.external_source = $1 AND t.deleted_at IS NULL",
+            psa,
+        )
+        .await?;
+        let assets = count(
+            "SELECT COUNT(*) FROM assets WHERE external_source = $1 AND deleted_at IS NULL",
+            rmm,
+        )
+        .await?;
+        println!(
+            "Codex holds from {psa}/{rmm}: {tickets} tickets (upstream {want_tickets}), {entries} \
+             time entries (upstream {want_entries}), {assets} devices (upstream, on linked \
+             sites: {want_assets})"
+        );
+        ok &= (tickets, entries, assets) == (want_tickets, want_entries, want_assets);
+    }
+    if !ok {
         anyhow::bail!("Codex does not hold what the simulators hold");
     }
     Ok(())

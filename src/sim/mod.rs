@@ -1,4 +1,4 @@
-//! Vendor simulators: Freshservice, Datto RMM (and later SuperOps) served from one
+//! Vendor simulators: Freshservice, SuperOps (PSA and RMM) and Datto RMM served from one
 //! deterministic dataset on 127.0.0.1, so tests, benchmarks and the demo sync against
 //! something that behaves like the real services.
 //!
@@ -10,16 +10,19 @@
 //!
 //! Layout: `dataset` (the records, vendor-neutral), `limiter` (server-side budgets),
 //! `faults` (the fault middleware), one file per vendor rendering the dataset in that
-//! vendor's shapes. Each vendor is mounted under its own prefix (`/freshservice`,
-//! `/datto`), which is the base URL a client is configured with; `/_sim/…` holds the
+//! vendor's shapes (`graphql` reads SuperOps' documents). Each vendor is mounted under
+//! its own prefix (`/freshservice`, `/datto`, `/superops`), which is the base URL a
+//! client is configured with; `/_sim/…` holds the
 //! control endpoints (faults, stats).
 
 pub mod dataset;
 pub mod datto;
 pub mod faults;
 pub mod freshservice;
+pub mod graphql;
 pub mod limiter;
 pub mod oidc;
+pub mod superops;
 
 pub use dataset::{Dataset, DatasetSize};
 pub use faults::Faults;
@@ -195,6 +198,7 @@ impl Sim {
             .nest("/freshservice", freshservice::routes(self.clone()))
             .nest("/datto", datto::routes(self.clone()))
             .nest_service("/oidc", oidc::routes())
+            .nest("/superops", superops::routes(self.clone()))
             .route("/_sim/faults", get(get_faults).post(post_faults))
             .route("/_sim/stats", get(get_stats))
             .route("/_sim/stats/reset", post(reset_stats))

@@ -9,6 +9,7 @@
 //! - `routes` — trigger, status and cancel endpoints (`/codex/sync/…`, `/codex/admin/sync-jobs`).
 //! - `schedule` — cron schedules per provider and kind, fired once across nodes.
 //! - `state` — checkpoints and the ids an unfinished listing has seen.
+//! - `freshservice`, `superops`, `datto` — the vendor clients.
 //! - `webhook` — Freshservice's ticket webhook, which fetches and stores that ticket.
 //! - `cli` — `hivematrix sync …`: a job run in the foreground with progress.
 //!
@@ -27,6 +28,7 @@ pub mod routes;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod superops;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -147,10 +149,11 @@ impl SyncService {
 }
 
 /// Builds the vendor clients `hivematrix.toml` configures (`[psa.freshservice]`,
-/// `[rmm.datto]`). A malformed section is an error, so a typo stops the start instead
-/// of silently disabling a sync.
+/// `[psa.superops]`, `[rmm.datto]`, `[rmm.superops]`). A malformed section is an
+/// error, so a typo stops the start instead of silently disabling a sync.
 pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<engine::Connectors> {
     let mut c = engine::Connectors::default();
+    let mut superops_budgets = Vec::new();
     if let Some(psa) = &settings.psa {
         if psa.get("freshservice").is_some() {
             let cfg = freshservice::FreshserviceConfig::from_psa_section(psa)
@@ -159,8 +162,13 @@ pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<en
                 .map_err(|e| anyhow::anyhow!("[psa.freshservice]: {e}"))?;
             c.psa.insert("freshservice".into(), Arc::new(client));
         }
-        if psa.get("superops").is_some() {
-            tracing::warn!("[psa.superops] is configured, but this version has no SuperOps client yet; it is ignored");
+        if let Some(table) = psa.get("superops") {
+            let cfg = superops::SuperOpsConfig::from_table(table, "psa.superops")
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let api = superops_api(&mut superops_budgets, &cfg);
+            let client = superops::SuperOpsPsa::with_api(cfg, api)
+                .map_err(|e| anyhow::anyhow!("[psa.superops]: {e}"))?;
+            c.psa.insert("superops".into(), Arc::new(client));
         }
     }
     if let Some(rmm) = &settings.rmm {
@@ -173,11 +181,33 @@ pub fn connectors_from_settings(settings: &crate::Settings) -> anyhow::Result<en
                 datto::DattoClient::new(cfg).map_err(|e| anyhow::anyhow!("[rmm.datto]: {e}"))?;
             c.rmm.insert("datto".into(), Arc::new(client));
         }
-        if rmm.get("superops").is_some() {
-            tracing::warn!("[rmm.superops] is configured, but this version has no SuperOps RMM client yet; it is ignored");
+        if let Some(table) = rmm.get("superops") {
+            let cfg = superops::SuperOpsConfig::from_table(table, "rmm.superops")
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let api = superops_api(&mut superops_budgets, &cfg);
+            let client = superops::SuperOpsRmm::with_api(cfg, api)
+                .map_err(|e| anyhow::anyhow!("[rmm.superops]: {e}"))?;
+            c.rmm.insert("superops".into(), Arc::new(client));
         }
     }
     Ok(c)
+}
+
+/// The HTTP client of a SuperOps section. `[psa.superops]` and `[rmm.superops]` naming
+/// the same account share one budget, as SuperOps counts 800 a minute per account.
+fn superops_api(
+    budgets: &mut Vec<(superops::SuperOpsConfig, Arc<budget::RateBudget>)>,
+    cfg: &superops::SuperOpsConfig,
+) -> http::ApiClient {
+    let budget = match budgets.iter().find(|(c, _)| c.same_account(cfg)) {
+        Some((_, b)) => b.clone(),
+        None => {
+            let b = Arc::new(superops::budget_for(cfg));
+            budgets.push((cfg.clone(), b.clone()));
+            b
+        }
+    };
+    http::ApiClient::new(superops::VENDOR, budget, http::RetryPolicy::default())
 }
 
 pub(crate) fn hostname() -> String {
@@ -232,5 +262,40 @@ impl Cancel {
         if rx.wait_for(|c| *c).await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(src: &str) -> toml::Value {
+        toml::from_str(src).unwrap()
+    }
+
+    #[test]
+    fn superops_sections_build_both_clients_on_one_account_budget() {
+        let mut s = crate::Settings::default();
+        let section = "[superops]\napi_token = \"tok\"\nsubdomain = \"acme\"\n";
+        s.psa = Some(table(section));
+        s.rmm = Some(table(section));
+        let c = connectors_from_settings(&s).unwrap();
+        assert!(c.psa.contains_key("superops") && c.rmm.contains_key("superops"));
+
+        let same = superops::SuperOpsConfig::new("https://api.superops.ai/msp", "tok", "acme");
+        let other = superops::SuperOpsConfig::new("https://api.superops.ai/msp", "tok2", "acme");
+        let mut budgets = Vec::new();
+        let a = superops_api(&mut budgets, &same);
+        let b = superops_api(&mut budgets, &same.clone());
+        let c2 = superops_api(&mut budgets, &other);
+        assert!(Arc::ptr_eq(&a.budget, &b.budget), "one account, one budget");
+        assert!(!Arc::ptr_eq(&a.budget, &c2.budget));
+
+        s.psa = Some(table("[superops]\nsubdomain = \"acme\"\n"));
+        let err = connectors_from_settings(&s).err().unwrap().to_string();
+        assert!(
+            err.contains("psa.superops") && err.contains("api_token"),
+            "{err}"
+        );
     }
 }

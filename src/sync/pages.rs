@@ -99,7 +99,17 @@ fn form_fields(
             (
                 "account_number_field",
                 "Account number field",
-                "client custom field",
+                "client custom-field column, default udf1text",
+            ),
+            (
+                "custom_fields",
+                "Custom-field columns",
+                "column=name, e.g. udf2select=plan_selected, udf3select=contract_term",
+            ),
+            (
+                "closed_statuses",
+                "Closed statuses",
+                "status names that are not active, default Resolved, Closed",
             ),
             ("per_minute", "Requests per minute", "default 800"),
         ],
@@ -117,7 +127,17 @@ fn form_fields(
         ("rmm", "superops") => &[
             ("url", "API URL", "https://api.superops.ai/msp"),
             ("api_token", "API token", ""),
-            ("subdomain", "Subdomain", ""),
+            ("subdomain", "Subdomain", "sent as CustomerSubDomain"),
+            (
+                "account_number_field",
+                "Account number field",
+                "client custom-field column, default udf1text",
+            ),
+            (
+                "per_minute",
+                "Requests per minute",
+                "default 800, shared with the PSA of the same account",
+            ),
         ],
         _ => &[],
     }

@@ -24,6 +24,7 @@ mod sync_freshservice;
 mod sync_jobs;
 mod sync_pages;
 mod sync_settings;
+mod sync_superops;
 mod sync_webhook;
 mod tickets;
 mod web;
