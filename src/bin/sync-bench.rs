@@ -199,19 +199,15 @@ fn linked_sites(d: &Dataset) -> Vec<&str> {
         .collect()
 }
 
-/// The token (free), the site pages, one variables read per site, and each linked
-/// site's device pages.
+/// RMM minimum for the account-wide device listing.
+
 fn minimum_rmm(d: &Dataset) -> Minimum {
-    let mut m = req(1, 0) + req(pages(d.sites.len(), DATTO_PAGE) + d.sites.len() as u64, 1);
-    for uid in linked_sites(d) {
-        let n = d
-            .devices
-            .iter()
-            .filter(|x| x.site_uid == uid && !x.deleted)
-            .count();
-        m = m + req(pages(n, DATTO_PAGE), 1);
-    }
-    m
+    // A token, the site pages and one variables read per site, then the devices from
+    // the account-wide listing (every live device, linked site or not, is listed).
+    let devices = d.devices.iter().filter(|x| !x.deleted).count();
+    req(1, 0)
+        + req(pages(d.sites.len(), DATTO_PAGE) + d.sites.len() as u64, 1)
+        + req(pages(devices, DATTO_PAGE), 1)
 }
 
 /// SuperOps base: clients, client users and the active technicians, 100 a page.
