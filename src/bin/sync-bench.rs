@@ -200,7 +200,6 @@ fn linked_sites(d: &Dataset) -> Vec<&str> {
 }
 
 /// RMM minimum for the account-wide device listing.
-
 fn minimum_rmm(d: &Dataset) -> Minimum {
     // A token, the site pages and one variables read per site, then the devices from
     // the account-wide listing (every live device, linked site or not, is listed).
