@@ -78,9 +78,15 @@ test("beacon: the board fills from a sync and follows a ticket changed upstream"
     assert.equal(await page.locator(".sidebar a[href='/beacon/helpdesk']").count(), 1);
   });
 
+  // Waits for this click's job to end: the previous job's finished panel is still on
+  // the page until the answer replaces it, so wait for a finished panel with other text.
   const sync = async () => {
+    const before = await page.locator("#beacon-sync").innerText();
     await page.click("#beacon-sync-button");
-    await page.waitForSelector(".beacon-sync-progress[data-done='true']");
+    await page.waitForFunction((prev) => {
+      const el = document.querySelector(".beacon-sync-progress[data-done='true']");
+      return el && el.innerText !== prev;
+    }, before);
     assert.match(await page.locator(".beacon-sync-progress").innerText(), /completed/);
   };
 
