@@ -6,6 +6,7 @@
 //! `require_master_write`, `company_scope`…), so the role rules live here only.
 
 pub mod middleware;
+pub mod pages;
 pub mod password;
 pub mod routes;
 pub mod sessions;

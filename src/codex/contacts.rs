@@ -503,6 +503,20 @@ pub async fn list_for_companies(
     Ok(out)
 }
 
+/// Active, live contacts per company for the given companies, in one grouped query
+/// (list pages).
+pub async fn count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if company_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT cc.company_id, COUNT(*) FROM contact_companies cc JOIN contacts c ON c.id = cc.contact_id \
+         WHERE cc.company_id IN ({}) AND c.deleted_at IS NULL AND c.active = 1 GROUP BY cc.company_id",
+        super::ids_sql(company_ids)
+    );
+    super::counts_by_company(db, &sql).await
+}
+
 /// Query for contact lists.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -570,6 +570,26 @@ async fn attach_conversations(db: &Db, tickets: &mut [CompanyTicket], cond: &str
     Ok(())
 }
 
+/// Open (not closed, not deleted) tickets per company for the given companies, in one
+/// grouped query (list pages).
+pub async fn open_count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if company_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // The closed statuses are our own constants, not user text.
+    let closed: Vec<String> = codes::CLOSED_STATUSES
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    let sql = format!(
+        "SELECT company_id, COUNT(*) FROM tickets WHERE company_id IN ({}) \
+         AND deleted_at IS NULL AND (status IS NULL OR status NOT IN ({})) GROUP BY company_id",
+        super::ids_sql(company_ids),
+        closed.join(",")
+    );
+    super::counts_by_company(db, &sql).await
+}
+
 /// Filters of `GET /codex/api/tickets`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../../migrations/0001_core.sql")),
     (2, "codex", include_str!("../../migrations/0002_codex.sql")),
     (3, "sync", include_str!("../../migrations/0003_sync.sql")),
+    (7, "web", include_str!("../../migrations/0007_web.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

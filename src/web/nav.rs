@@ -51,7 +51,11 @@ pub fn under(path: &str, prefix: &str) -> bool {
 
 /// Every registered module, in sidebar order. Add your module's line here.
 pub fn modules() -> &'static [WebModule] {
-    &[super::core::MODULE, crate::codex::pages::MODULE]
+    &[
+        super::core::MODULE,
+        crate::codex::pages::MODULE,
+        crate::auth::pages::MODULE,
+    ]
 }
 
 /// Where "/" sends this user: their home-page preference when that module is

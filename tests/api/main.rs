@@ -23,3 +23,4 @@ mod sync_jobs;
 mod sync_webhook;
 mod tickets;
 mod web;
+mod web_pages;
