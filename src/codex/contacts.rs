@@ -591,8 +591,8 @@ pub async fn list(
          AND ($3 IS NULL OR c.is_agent = $3) AND ($4 IS NULL OR c.vip_user = $4) \
          AND ($5 IS NULL OR c.name {ilike} $5 ESCAPE '\\' OR c.email {ilike} $5 ESCAPE '\\' \
               OR c.mobile_phone_number {ilike} $5 ESCAPE '\\' OR c.work_phone_number {ilike} $5 ESCAPE '\\') \
-         AND ($6 IS NULL OR EXISTS (SELECT 1 FROM contact_companies cf JOIN companies co ON co.id = cf.company_id \
-              WHERE cf.contact_id = c.id AND co.account_number = $6)) {scope_sql}"
+         AND ($6 IS NULL OR c.id IN (SELECT cf.contact_id FROM contact_companies cf JOIN companies co ON co.id = cf.company_id \
+              WHERE co.account_number = $6)) {scope_sql}"
     );
     let active = match (q.active, q.include_inactive.unwrap_or(false)) {
         (Some(a), _) => Some(a as i64),

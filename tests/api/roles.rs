@@ -376,6 +376,8 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("GET", "/codex/assets/{id}", "/codex/assets/{asset_own}", Scoped),
         ("GET", "/codex/assets/{id}/edit", "/codex/assets/{asset_own}/edit", Master),
         ("POST", "/codex/assets/{id}/edit", "/codex/assets/{asset_own}/edit", Master),
+        ("GET", "/codex/billing-plans", "/codex/billing-plans", Staff),
+        ("POST", "/codex/billing-plans/import", "/codex/billing-plans/import", Billing),
         ("GET", "/admin/users", "/admin/users", Admin),
         ("POST", "/admin/users/new", "/admin/users/new", Admin),
         ("POST", "/admin/users/{id}/role", "/admin/users/{user}/role", Admin),

@@ -792,3 +792,90 @@ both!(web_times_are_shown_in_the_users_time_zone, |app| {
     let audit = b.get("/codex/audit").await;
     assert!(audit.body.contains(" JST"), "{}", audit.body);
 });
+
+both!(web_billing_plans_list_export_and_import, |app| {
+    let admin = app.admin().await;
+    let (s, plan) = app
+        .post(
+            "/codex/api/billing-plans",
+            &admin,
+            json!({"plan_name": "Premium <b>", "term_length": "1 Year", "per_user_cost": "12.50"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let billing = app.caller(Role::Billing, None).await;
+    let b = Browser::new(&app);
+    let csrf = b.login(&billing.email).await;
+    let page = b.get("/codex/billing-plans").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Premium &lt;b&gt;") && page.body.contains("12.50"));
+    assert!(page.body.contains("action=\"/codex/billing-plans/import\""));
+    // The export is the JSON API's document, fetched with the browser's session.
+    let doc: serde_json::Value = b
+        .client
+        .get(format!("{}/codex/api/billing-plans/export", b.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut doc2 = doc.clone();
+    doc2["plans"][0]["plan_name"] = json!("Imported Plan");
+    let text = doc2.to_string();
+    // Not JSON: the error at the field, nothing written.
+    let bad = b
+        .post(
+            "/codex/billing-plans/import",
+            &[("csrf_token", csrf.as_str()), ("document", "{nope")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"f-document-error\""));
+    // A dry run reports and writes nothing; the real import writes.
+    let dry = b
+        .post(
+            "/codex/billing-plans/import",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("document", text.as_str()),
+                ("dry_run", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert!(dry.body.contains("Dry run"), "{}", dry.body);
+    assert!(!b
+        .get("/codex/billing-plans")
+        .await
+        .body
+        .contains("Imported Plan"));
+    let real = b
+        .post(
+            "/codex/billing-plans/import",
+            &[("csrf_token", csrf.as_str()), ("document", text.as_str())],
+        )
+        .await;
+    assert_eq!(real.status, StatusCode::SEE_OTHER, "{}", real.body);
+    let after = b.get("/codex/billing-plans").await;
+    assert!(
+        after.body.contains("Imported: 1 plans created"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("Imported Plan"));
+    // A technician reads the plans but cannot import.
+    let tech = app.caller(Role::Technician, None).await;
+    let bt = Browser::new(&app);
+    let tcsrf = bt.login(&tech.email).await;
+    let tp = bt.get("/codex/billing-plans").await;
+    assert_eq!(tp.status, StatusCode::OK);
+    assert!(!tp.body.contains("/codex/billing-plans/import"));
+    let refused = bt
+        .post(
+            "/codex/billing-plans/import",
+            &[("csrf_token", tcsrf.as_str()), ("document", text.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+});

@@ -1,17 +1,19 @@
 //! Codex's pages (`/codex…`), on the shared layout (`crate::web`). They call the same
 //! Rust functions as the JSON API, so lists, scoping and validation are the API's.
 //!
-//! `companies`, `contacts`, `assets` (list, detail, add/edit/delete), `search` (the
+//! `companies`, `contacts`, `assets` (list, detail, add/edit/delete), `plans` (billing
+//! plans and feature options, export/import), `search` (the
 //! layout's global search, `/search`); here the dashboard, the audit log and the small
 //! helpers they share.
 
 pub mod assets;
 pub mod companies;
 pub mod contacts;
+pub mod plans;
 pub mod search;
 
 use crate::audit::{self, AuditQuery};
-use crate::codex::{self as cx, plans, tickets};
+use crate::codex::{self as cx, tickets};
 use crate::error::{AppResult, FieldErrors};
 use crate::http::extract::QueryParams;
 use crate::http::pagination::Page as Paging;
@@ -50,6 +52,11 @@ const ITEMS: &[NavItem] = &[
         access: Access::Scoped,
     },
     NavItem {
+        label: "Billing plans",
+        href: "/codex/billing-plans",
+        access: Access::Staff,
+    },
+    NavItem {
         label: "Audit log",
         href: "/codex/audit",
         access: Access::Admin,
@@ -65,6 +72,7 @@ fn pages() -> Pages {
     let p = companies::register(p);
     let p = contacts::register(p);
     let p = assets::register(p);
+    let p = plans::register(p);
     search::register(p)
 }
 
@@ -120,7 +128,7 @@ async fn dashboard(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Pag
     let (_, tickets) = tickets::list(db, scope, &Default::default(), one).await?;
     let plans = if scope.is_none() {
         Some(
-            plans::list_plans_page(db, &Default::default(), one)
+            cx::plans::list_plans_page(db, &Default::default(), one)
                 .await?
                 .1,
         )

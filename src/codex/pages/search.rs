@@ -29,66 +29,50 @@ pub struct SearchParams {
     q: Option<String>,
 }
 
-/// What one search found: a few of each kind and how many there are.
+/// What one search found: a few of each kind and how many there are (tickets are
+/// not counted — there are many — only whether there are more than shown).
 pub struct Found {
     pub companies: (Vec<companies::Company>, i64),
     pub contacts: (Vec<contacts::Contact>, i64),
     pub assets: (Vec<assets::Asset>, i64),
-    pub tickets: (Vec<tickets::Ticket>, i64),
+    pub tickets: Vec<tickets::Ticket>,
+    pub more_tickets: bool,
 }
 
-/// Runs the search for a user (their scope), `per_kind` rows of each.
+/// Runs the search for a user (their scope), `per_kind` rows of each; the four
+/// lookups run at once.
 pub async fn find(state: &AppState, ctx: &PageCtx, q: &str, per_kind: i64) -> AppResult<Found> {
     let db = &state.db;
     let scope = ctx.principal.company_scope();
     let page = Paging::new(Some(per_kind), None, per_kind, per_kind)?;
     let s = Some(q.to_string());
-    let companies = companies::list(
-        db,
-        scope,
-        &companies::CompanyQuery {
-            search: s.clone(),
-            ..Default::default()
-        },
-        page,
-    )
-    .await?;
-    let contacts = contacts::list(
-        db,
-        scope,
-        &contacts::ContactQuery {
-            search: s.clone(),
-            include_inactive: Some(true),
-            ..Default::default()
-        },
-        page,
-    )
-    .await?;
-    let assets = assets::list(
-        db,
-        scope,
-        &assets::AssetQuery {
-            search: s.clone(),
-            ..Default::default()
-        },
-        page,
-    )
-    .await?;
-    let tickets = tickets::list(
-        db,
-        scope,
-        &tickets::TicketQuery {
-            search: s,
-            ..Default::default()
-        },
-        page,
-    )
-    .await?;
+    let cq = companies::CompanyQuery {
+        search: s.clone(),
+        ..Default::default()
+    };
+    let kq = contacts::ContactQuery {
+        search: s.clone(),
+        include_inactive: Some(true),
+        ..Default::default()
+    };
+    let aq = assets::AssetQuery {
+        search: s,
+        ..Default::default()
+    };
+    let (companies, contacts, assets, mut tickets) = tokio::try_join!(
+        companies::list(db, scope, &cq, page),
+        contacts::list(db, scope, &kq, page),
+        assets::list(db, scope, &aq, page),
+        tickets::search_recent(db, scope, q, per_kind + 1),
+    )?;
+    let more_tickets = tickets.len() as i64 > per_kind;
+    tickets.truncate(per_kind as usize);
     Ok(Found {
         companies,
         contacts,
         assets,
         tickets,
+        more_tickets,
     })
 }
 
@@ -97,9 +81,20 @@ fn enc(s: &str) -> String {
 }
 
 fn section(title: &str, total: i64, shown: usize, all: Option<String>, rows: Markup) -> Markup {
+    section_counted(title, &total.to_string(), total, shown, all, rows)
+}
+
+fn section_counted(
+    title: &str,
+    label: &str,
+    total: i64,
+    shown: usize,
+    all: Option<String>,
+    rows: Markup,
+) -> Markup {
     html! {
         section class="search-section" {
-            h2 { (title) " " span class="muted" { "(" (total) ")" } }
+            h2 { (title) " " span class="muted" { "(" (label) ")" } }
             @if total == 0 { p class="muted" { "Nothing found." } }
             @else {
                 ul class="results" { (rows) }
@@ -138,8 +133,10 @@ fn results(f: &Found, q: &str) -> Markup {
                 " " span class="muted" { (a.company_name) }
             } }
         }))
-        (section("Tickets", f.tickets.1, f.tickets.0.len(), None, html! {
-            @for t in &f.tickets.0 { li {
+        (section_counted("Tickets",
+            &format!("{}{}", f.tickets.len(), if f.more_tickets { "+" } else { "" }),
+            f.tickets.len() as i64, f.tickets.len(), None, html! {
+            @for t in &f.tickets { li {
                 @let number = t.ticket_number.clone().unwrap_or_else(|| t.external_id.clone());
                 @if let Some(h) = ticket_href(t) { a href=(h) { "#" (number) } } @else { "#" (number) }
                 " " (or_dash(t.subject.as_deref()))
