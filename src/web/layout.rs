@@ -192,6 +192,21 @@ impl Page {
         }
     }
 
+    /// On the search page, the query it shows (kept in the box).
+    fn search_query(&self) -> String {
+        if self.path != "/search" {
+            return String::new();
+        }
+        self.path_and_query
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("q="))
+            .map(|v| crate::auth::middleware::urldecode(&v.replace('+', " ")))
+            .unwrap_or_default()
+    }
+
     pub fn render(&self) -> Markup {
         let theme = self
             .prefs
@@ -220,7 +235,7 @@ impl Page {
                                 }
                             }
                         }
-                    @if signed_in { (search_box()) }
+                    @if signed_in { (search_box(&self.search_query())) }
                     }
             }
             (self.flashes())
@@ -290,11 +305,11 @@ impl IntoResponse for Page {
 
 /// The global search box of every signed-in page's top bar: submits to `/search`;
 /// typing asks htmx for a dropdown of the first matches.
-fn search_box() -> Markup {
+fn search_box(q: &str) -> Markup {
     html! {
         form class="search" role="search" method="get" action="/search" {
             label for="global-search" class="visually-hidden" { "Search" }
-            input type="search" id="global-search" name="q"
+            input type="search" id="global-search" name="q" value=(q)
                 placeholder="Companies, contacts, assets, tickets" autocomplete="off"
                 hx-get="/search" hx-trigger="input changed delay:300ms, search"
                 hx-target="#search-suggest" hx-swap="innerHTML";

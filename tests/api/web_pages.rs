@@ -515,8 +515,9 @@ both!(web_global_search_finds_every_kind_within_the_scope, |app| {
         assert!(all.body.contains(expect), "{expect}: {}", all.body);
     }
     assert!(
-        all.body.contains("id=\"global-search\""),
-        "the box is in the layout"
+        all.body
+            .contains("id=\"global-search\" name=\"q\" value=\"hooli\""),
+        "the box is in the layout, with the query"
     );
     // By account number; the htmx dropdown is a fragment.
     let acct = b.get("/search?q=830002").await;
