@@ -375,6 +375,7 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("POST", "/codex/assets/new", "/codex/assets/new", Master),
         ("GET", "/codex/assets/{id}", "/codex/assets/{asset_own}", Scoped),
         ("GET", "/codex/assets/{id}/edit", "/codex/assets/{asset_own}/edit", Master),
+        ("POST", "/codex/assets/{id}/contacts", "/codex/assets/{asset_own}/contacts", Master),
         ("POST", "/codex/assets/{id}/edit", "/codex/assets/{asset_own}/edit", Master),
         ("GET", "/codex/billing-plans", "/codex/billing-plans", Staff),
         ("POST", "/codex/billing-plans/import", "/codex/billing-plans/import", Billing),

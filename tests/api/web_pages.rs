@@ -449,6 +449,30 @@ both!(web_contacts_and_assets_pages, |app| {
     ] {
         assert!(page.body.contains(expect), "{expect}: {}", page.body);
     }
+    assert!(
+        page.body.contains("name=\"contact_ids\" value=\""),
+        "assignment form"
+    );
+    // Unassign everyone, then assign Peter again (ticked boxes repeat the field).
+    let none = b
+        .post(
+            &format!("/codex/assets/{aid}/contacts"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::SEE_OTHER);
+    let (_, got) = app.get(&format!("/codex/api/assets/{aid}"), &tech).await;
+    assert_eq!(got["contact_ids"], json!([]));
+    let idv = id.to_string();
+    let one = b
+        .post(
+            &format!("/codex/assets/{aid}/contacts"),
+            &[("csrf_token", csrf.as_str()), ("contact_ids", idv.as_str())],
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::SEE_OTHER);
+    let (_, got) = app.get(&format!("/codex/api/assets/{aid}"), &tech).await;
+    assert_eq!(got["contact_ids"], json!([id]));
     let edit = b
         .post(
             &format!("/codex/assets/{aid}/edit"),

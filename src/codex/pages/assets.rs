@@ -30,6 +30,7 @@ pub fn register(p: Pages) -> Pages {
         .get("/codex/assets/{id}/edit", Access::Master, edit_page)
         .post("/codex/assets/{id}/edit", Access::Master, save)
         .post("/codex/assets/{id}/delete", Access::Master, delete)
+        .post("/codex/assets/{id}/contacts", Access::Master, save_users)
 }
 
 pub fn href(id: i64) -> String {
@@ -186,6 +187,18 @@ async fn detail(
             people.push(c);
         }
     }
+    // Writers assign users from the company's contacts (checkboxes).
+    let candidates = if can_write(&ctx) {
+        let q = contacts::ContactQuery {
+            company: Some(a.company_account_number.clone()),
+            ..Default::default()
+        };
+        contacts::list(&state.db, None, &q, Paging::new(Some(200), None, 200, 200)?)
+            .await?
+            .0
+    } else {
+        vec![]
+    };
     let row = |label: &str, v: Option<&str>| html! { dt { (label) } dd { (or_dash(v)) } };
     let time = |label: &str, v: Option<&str>| html! { dt { (label) } dd { (or_dash(Some(&local_opt(&ctx, v)))) } };
     Ok(Page::new(&ctx, a.hostname.clone())
@@ -261,6 +274,22 @@ async fn detail(
             }
             h2 { "Assigned users" }
             (super::contacts::table(&people))
+            @if can_write(&ctx) {
+                form method="post" action={ (href(a.id)) "/contacts" } class="card" id="assign-users" {
+                    (csrf(&ctx))
+                    fieldset {
+                        legend { "Users of " (a.company_name) }
+                        @if candidates.is_empty() { p class="muted" { "The company has no active contacts." } }
+                        @for c in &candidates {
+                            div { label {
+                                input type="checkbox" name="contact_ids" value=(c.id) checked[a.contact_ids.contains(&c.id)];
+                                " " (c.name) " " span class="muted" { (c.email) }
+                            } }
+                        }
+                    }
+                    div class="actions" { button type="submit" { "Save assigned users" } }
+                }
+            }
         }))
 }
 
@@ -470,4 +499,34 @@ async fn delete(
     let a = assets::visible(&state.db, &ctx.principal, id).await?;
     assets::soft_delete(&state.db, &ctx.principal, id).await?;
     Ok(Flash::success(format!("Asset {} deleted.", a.hostname)).redirect(LIST))
+}
+
+/// Replaces the asset's assigned users with the ticked contacts (repeated
+/// `contact_ids` fields, which a plain form deserialiser does not collect).
+async fn save_users(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    body: String,
+) -> AppResult<Response> {
+    let ids = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "contact_ids")
+        .map(|(_, v)| v.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AppError::invalid("contact_ids", "must be contact ids"))?;
+    match assets::set_contacts(&state.db, &ctx.principal, id, &ids).await {
+        Ok(a) => Ok(Flash::success(format!(
+            "{} user(s) assigned to {}.",
+            a.contact_ids.len(),
+            a.hostname
+        ))
+        .redirect(&href(a.id))),
+        Err(AppError::Validation(errs)) => {
+            let msg: Vec<String> = errs.values().cloned().collect();
+            Ok(Flash::error(format!("Not changed: {}.", msg.join("; "))).redirect(&href(id)))
+        }
+        Err(e) => Err(e),
+    }
 }
