@@ -364,6 +364,7 @@ fn page_table() -> Vec<(&'static str, &'static str, &'static str, Rule)> {
         ("GET", "/codex/companies/{account_number}/tabs/{tab}", "/codex/companies/{own}/tabs/contacts", Scoped),
         ("GET", "/codex/companies/{account_number}/edit", "/codex/companies/{own}/edit", Master),
         ("POST", "/codex/companies/{account_number}/edit", "/codex/companies/{own}/edit", Master),
+        ("POST", "/codex/companies/{account_number}/features", "/codex/companies/{own}/features", Billing),
         ("GET", "/codex/contacts", "/codex/contacts", Scoped),
         ("GET", "/codex/contacts/new", "/codex/contacts/new", Master),
         ("POST", "/codex/contacts/new", "/codex/contacts/new", Master),

@@ -904,3 +904,90 @@ both!(web_billing_plans_list_export_and_import, |app| {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 });
+
+both!(
+    web_billing_sets_a_companys_feature_overrides_on_the_plan_tab,
+    |app| {
+        let admin = app.admin().await;
+        for v in ["EDR", "Defender"] {
+            let (s, b) = app
+                .post(
+                    "/codex/api/feature-options",
+                    &admin,
+                    json!({"feature_category": "antivirus", "option_value": v}),
+                )
+                .await;
+            assert!(s.is_success(), "{b}");
+        }
+        let (s, b) = app
+        .post(
+            "/codex/api/billing-plans",
+            &admin,
+            json!({"plan_name": "Gold", "term_length": "1 Year", "features": {"antivirus": "EDR"}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, c) = app
+        .post(
+            "/codex/api/companies",
+            &admin,
+            json!({"account_number": "860001", "name": "Feat Co", "billing_plan": "Gold", "contract_term_length": "1 Year"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let billing = app.caller(Role::Billing, None).await;
+        let b = Browser::new(&app);
+        let csrf = b.login(&billing.email).await;
+        let tab = b.get("/codex/companies/860001/tabs/plan").await;
+        assert!(tab.body.contains("name=\"f_antivirus\""), "{}", tab.body);
+        assert!(tab.body.contains("Use plan default (EDR)"));
+        let saved = b
+            .post(
+                "/codex/companies/860001/features",
+                &[("csrf_token", csrf.as_str()), ("f_antivirus", "Defender")],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        assert_eq!(saved.location(), "/codex/companies/860001?tab=plan");
+        let id = c["id"].as_i64().unwrap();
+        let eff = hivematrix::codex::plans::effective_features(&app.db, id)
+            .await
+            .unwrap();
+        assert_eq!(eff.features["antivirus"], "Defender");
+        let page = b.get("/codex/companies/860001?tab=plan").await;
+        assert!(page.body.contains("1 override(s) saved"), "{}", page.body);
+        // An unknown feature is refused with a message; nothing changes.
+        b.post(
+            "/codex/companies/860001/features",
+            &[("csrf_token", csrf.as_str()), ("f_teleporter", "yes")],
+        )
+        .await;
+        let eff = hivematrix::codex::plans::effective_features(&app.db, id)
+            .await
+            .unwrap();
+        assert_eq!(eff.features["antivirus"], "Defender");
+        // Back to the plan's value.
+        b.post(
+            "/codex/companies/860001/features",
+            &[("csrf_token", csrf.as_str()), ("f_antivirus", "")],
+        )
+        .await;
+        let eff = hivematrix::codex::plans::effective_features(&app.db, id)
+            .await
+            .unwrap();
+        assert_eq!(eff.features["antivirus"], "EDR");
+        // A technician sees the features but no override form, and may not post it.
+        let tech = app.caller(Role::Technician, None).await;
+        let bt = Browser::new(&app);
+        let tcsrf = bt.login(&tech.email).await;
+        let tab = bt.get("/codex/companies/860001/tabs/plan").await;
+        assert!(tab.body.contains("EDR") && !tab.body.contains("name=\"f_antivirus\""));
+        let refused = bt
+            .post(
+                "/codex/companies/860001/features",
+                &[("csrf_token", tcsrf.as_str()), ("f_antivirus", "Defender")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+);

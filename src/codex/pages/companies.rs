@@ -51,6 +51,11 @@ pub fn register(p: Pages) -> Pages {
             Access::Master,
             delete,
         )
+        .post(
+            "/codex/companies/{account_number}/features",
+            Access::Billing,
+            save_features,
+        )
 }
 
 pub fn href(account_number: &str) -> String {
@@ -448,6 +453,16 @@ async fn panel(state: &AppState, ctx: &PageCtx, c: &Company, tab: Tab) -> AppRes
         }
         Tab::Plan => {
             let f = plans::effective_features(db, c.id).await?;
+            let billing = ctx.principal.require_billing_write().is_ok();
+            let mut options: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            if billing {
+                for o in plans::all_options(db).await? {
+                    options
+                        .entry(o.feature_category)
+                        .or_default()
+                        .push(o.option_value);
+                }
+            }
             html! {
                 dl class="props card" {
                     dt { "Plan" } dd { (or_dash(f.plan_name.as_deref().or(c.billing_plan.as_deref()))) }
@@ -465,6 +480,18 @@ async fn panel(state: &AppState, ctx: &PageCtx, c: &Company, tab: Tab) -> AppRes
                     } } }
                 }
                 @if f.details.is_empty() { p class="empty" { "No features." } } }
+                @if billing && !f.details.is_empty() {
+                    form method="post" action={ (href(&c.account_number)) "/features" } class="card stack" id="feature-overrides" {
+                        (csrf(ctx))
+                        h3 { "Overrides for this company" }
+                        @for d in &f.details {
+                            @let current = f.overrides.get(&d.feature_type).cloned().unwrap_or_default();
+                            @let opts = override_choices(d, options.get(&d.feature_type), &current);
+                            (Field::select(&format!("f_{}", d.feature_type), &d.display_name, opts).value(&current).render(&FieldErrors::new()))
+                        }
+                        div class="actions" { button type="submit" { "Save overrides" } }
+                    }
+                }
             }
         }
         Tab::Sites => {
@@ -771,4 +798,52 @@ async fn delete(
     let c = companies::visible(&state.db, &ctx.principal, &account_number).await?;
     companies::soft_delete(&state.db, &ctx.principal, &account_number).await?;
     Ok(Flash::success(format!("Company {} deleted.", c.name)).redirect(LIST))
+}
+
+/// The choices for one feature: the plan's value, the category's options, and the
+/// current override when it is not (or no longer) an option.
+fn override_choices(
+    d: &plans::EffectiveFeature,
+    known: Option<&Vec<String>>,
+    current: &str,
+) -> Vec<(String, String)> {
+    let mut opts = vec![(
+        String::new(),
+        format!("Use plan default ({})", d.plan_value),
+    )];
+    let known = known.cloned().unwrap_or_default();
+    if !current.is_empty() && !known.iter().any(|k| k == current) {
+        opts.push((current.to_string(), current.to_string()));
+    }
+    opts.extend(known.into_iter().map(|v| (v.clone(), v)));
+    opts
+}
+
+/// Replaces the company's feature overrides with the plan tab's choices (`f_<feature>`
+/// fields; an empty choice means the plan's value), through the API's own function.
+async fn save_features(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(account_number): Path<String>,
+    Form(form): Form<std::collections::BTreeMap<String, String>>,
+) -> AppResult<Response> {
+    let c = companies::visible(&state.db, &ctx.principal, &account_number).await?;
+    let raw: std::collections::BTreeMap<String, Option<String>> = form
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("f_").map(|k| (k.to_string(), Some(v))))
+        .collect();
+    let back = format!("{}?tab=plan", href(&c.account_number));
+    match plans::replace_overrides(&state.db, &ctx.principal, &c, &raw).await {
+        Ok(f) => Ok(Flash::success(format!(
+            "{} override(s) saved for {}.",
+            f.overrides.len(),
+            c.name
+        ))
+        .redirect(&back)),
+        Err(AppError::Validation(errs)) => {
+            let msg: Vec<String> = errs.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            Ok(Flash::error(format!("Not saved: {}.", msg.join("; "))).redirect(&back))
+        }
+        Err(e) => Err(e),
+    }
 }
