@@ -1,2 +1,4 @@
 -- The web UI: each user's time zone for showing times (IANA name; UTC by default).
 ALTER TABLE user_preferences ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+-- The global search finds tickets by their number (as the PSA shows it, any case).
+CREATE INDEX tickets_number ON tickets(upper(ticket_number));

@@ -517,12 +517,18 @@ both!(web_global_search_finds_every_kind_within_the_scope, |app| {
         json!({"company_account_number": "830002", "hostname": "HOOLI-SRV"}),
     )
     .await;
-    app.post(
-        "/codex/api/tickets",
-        &admin,
-        json!({"subject": "Hooli box broken", "company_account_number": "830001"}),
-    )
-    .await;
+    let (_, ticket) = app
+        .post(
+            "/codex/api/tickets",
+            &admin,
+            json!({"subject": "Hooli box broken", "company_account_number": "830001"}),
+        )
+        .await;
+    let number = ticket["ticket_number"]
+        .as_str()
+        .or(ticket["external_id"].as_str())
+        .expect("a ticket number")
+        .to_string();
     let b = Browser::new(&app);
     b.login(&admin.email).await;
     let all = b.get("/search?q=hooli").await;
@@ -531,12 +537,21 @@ both!(web_global_search_finds_every_kind_within_the_scope, |app| {
         "Companies <span class=\"muted\">(2)</span>",
         "Contacts <span class=\"muted\">(1)</span>",
         "Assets <span class=\"muted\">(1)</span>",
-        "Tickets <span class=\"muted\">(1)</span>",
+        "Tickets <span class=\"muted\">(0)</span>",
         "HOOLI-SRV",
         "gavin@hooli.example",
-        "Hooli box broken",
     ] {
         assert!(all.body.contains(expect), "{expect}: {}", all.body);
+    }
+    // Tickets by their number, in any case, with or without '#'.
+    for q in [number.clone(), format!("%23{}", number.to_lowercase())] {
+        let t = b.get(&format!("/search?q={q}")).await;
+        assert!(
+            t.body.contains("Tickets <span class=\"muted\">(1)</span>")
+                && t.body.contains("Hooli box broken"),
+            "{q}: {}",
+            t.body
+        );
     }
     assert!(
         all.body
@@ -563,6 +578,8 @@ both!(web_global_search_finds_every_kind_within_the_scope, |app| {
         .await;
     let bc = Browser::new(&app);
     bc.login(&client.email).await;
+    let own_ticket = bc.get(&format!("/search?q={number}")).await;
+    assert!(own_ticket.body.contains("Hooli box broken"));
     let mine = bc.get("/search?q=hooli").await;
     assert!(mine
         .body

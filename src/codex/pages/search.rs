@@ -1,7 +1,7 @@
 //! The global search (`/search?q=`, the box in every page's top bar): companies by name
 //! or account number, contacts by name, e-mail or phone, assets by hostname, serial or
-//! IP, tickets by number, subject or requester — each through its list function, so a
-//! client finds only its own company's records. An htmx request (typing in the box)
+//! IP, tickets by their number — each through its module's function, so a client
+//! finds only its own company's records. An htmx request (typing in the box)
 //! gets a short dropdown fragment instead of the page.
 
 use super::or_dash;
@@ -63,7 +63,7 @@ pub async fn find(state: &AppState, ctx: &PageCtx, q: &str, per_kind: i64) -> Ap
         companies::list(db, scope, &cq, page),
         contacts::list(db, scope, &kq, page),
         assets::list(db, scope, &aq, page),
-        tickets::search_recent(db, scope, q, per_kind + 1),
+        tickets::search_by_number(db, scope, q, per_kind + 1),
     )?;
     let more_tickets = tickets.len() as i64 > per_kind;
     tickets.truncate(per_kind as usize);
@@ -167,7 +167,7 @@ async fn search(
         }));
     }
     let body = if q.is_empty() {
-        html! { p class="muted" { "Type a name, e-mail, hostname, account number or ticket number." } }
+        html! { p class="muted" { "Type a name, e-mail, hostname, IP, account number or ticket number." } }
     } else {
         let f = find(&state, &ctx, &q, 10).await?;
         results(&f, &q)
