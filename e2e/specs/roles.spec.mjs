@@ -16,6 +16,11 @@ test("roles: a technician has no admin links and gets 403 on admin pages", async
     const cid = await page.locator("#correlation-id").innerText();
     assert.equal(cid, resp.headers()["x-correlation-id"]);
   });
+  await step(page, "user admin refused", async () => {
+    assert.equal(await page.locator(".sidebar a[href='/admin/users']").count(), 0);
+    const resp = await page.goto("/admin/users");
+    assert.equal(resp.status(), 403);
+  });
 });
 
 test("roles: an admin reaches the audit log from the sidebar", async (t) => {

@@ -7,6 +7,7 @@
 
 pub mod middleware;
 pub mod oidc;
+pub mod pages;
 pub mod password;
 pub mod routes;
 pub mod sessions;

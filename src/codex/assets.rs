@@ -423,6 +423,35 @@ pub async fn billing_devices(db: &Db, company_ids: &[i64]) -> AppResult<Vec<Bill
         .map_err(Into::into)
 }
 
+/// Live assets per company for the given companies, in one grouped query (list pages).
+pub async fn count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if company_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT company_id, COUNT(*) FROM assets WHERE company_id IN ({}) \
+         AND deleted_at IS NULL GROUP BY company_id",
+        super::ids_sql(company_ids)
+    );
+    super::counts_by_company(db, &sql).await
+}
+
+/// The label of an RMM user-defined field as the original's asset page showed it
+/// (Datto's UDFs as this MSP uses them); `UDFn` for the others.
+pub fn udf_label(n: u16) -> String {
+    match n {
+        1 => "Entra ID Tenant".into(),
+        2 => "BitLocker Key".into(),
+        3 => "Disk Information".into(),
+        4 => "Enabled Administrators".into(),
+        5 => "Windows 11".into(),
+        6 => "Backup Usage (TB)".into(),
+        7 => "Device Type".into(),
+        9 => "Windows Key".into(),
+        n => format!("UDF{n}"),
+    }
+}
+
 /// Query for asset lists.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

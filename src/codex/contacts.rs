@@ -534,6 +534,20 @@ pub async fn list_for_companies(
     Ok(out)
 }
 
+/// Active, live contacts per company for the given companies, in one grouped query
+/// (list pages).
+pub async fn count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if company_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT cc.company_id, COUNT(*) FROM contact_companies cc JOIN contacts c ON c.id = cc.contact_id \
+         WHERE cc.company_id IN ({}) AND c.deleted_at IS NULL AND c.active = 1 GROUP BY cc.company_id",
+        super::ids_sql(company_ids)
+    );
+    super::counts_by_company(db, &sql).await
+}
+
 /// Query for contact lists.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -608,8 +622,8 @@ pub async fn list(
          AND ($3 IS NULL OR c.is_agent = $3) AND ($4 IS NULL OR c.vip_user = $4) \
          AND ($5 IS NULL OR c.name {ilike} $5 ESCAPE '\\' OR c.email {ilike} $5 ESCAPE '\\' \
               OR c.mobile_phone_number {ilike} $5 ESCAPE '\\' OR c.work_phone_number {ilike} $5 ESCAPE '\\') \
-         AND ($6 IS NULL OR EXISTS (SELECT 1 FROM contact_companies cf JOIN companies co ON co.id = cf.company_id \
-              WHERE cf.contact_id = c.id AND co.account_number = $6)) {scope_sql}"
+         AND ($6 IS NULL OR c.id IN (SELECT cf.contact_id FROM contact_companies cf JOIN companies co ON co.id = cf.company_id \
+              WHERE co.account_number = $6)) {scope_sql}"
     );
     let active = match (q.active, q.include_inactive.unwrap_or(false)) {
         (Some(a), _) => Some(a as i64),

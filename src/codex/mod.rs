@@ -75,3 +75,22 @@ pub fn company_scope_sql(column: &str, scope: Option<i64>) -> String {
         None => String::new(),
     }
 }
+
+/// Runs `sql`, which selects `(company_id, count)` pairs, into a map (the per-row counts
+/// of list pages: one grouped query per page of companies, never one per row).
+pub(crate) async fn counts_by_company(
+    db: &crate::db::Db,
+    sql: &str,
+) -> crate::error::AppResult<std::collections::HashMap<i64, i64>> {
+    use sqlx::Row;
+    let rows = sqlx::query(sql).fetch_all(&db.pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Integers as a SQL list (`1,2,3`); ids only (never user text), so inlining is safe.
+pub(crate) fn ids_sql(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}

@@ -43,6 +43,8 @@ pub struct Preferences {
     pub color_theme: String,
     pub knowledgetree_view: String,
     pub home_page: String,
+    /// IANA time zone the pages show times in (`Europe/Berlin`); `UTC` by default.
+    pub time_zone: String,
     pub stored: bool,
 }
 
@@ -53,6 +55,7 @@ impl Default for Preferences {
             color_theme: "purple".into(),
             knowledgetree_view: "grid".into(),
             home_page: "beacon".into(),
+            time_zone: "UTC".into(),
             stored: false,
         }
     }
@@ -64,11 +67,12 @@ fn from_row(r: &AnyRow) -> Result<Preferences, sqlx::Error> {
         color_theme: r.try_get("color_theme")?,
         knowledgetree_view: r.try_get("knowledgetree_view")?,
         home_page: r.try_get("home_page")?,
+        time_zone: r.try_get("time_zone")?,
         stored: true,
     })
 }
 
-const COLUMNS: &str = "p.theme, p.color_theme, p.knowledgetree_view, p.home_page";
+const COLUMNS: &str = "p.theme, p.color_theme, p.knowledgetree_view, p.home_page, p.time_zone";
 
 // ---------------------------------------------------------------------------
 // Store
@@ -115,6 +119,9 @@ pub struct PreferencesInput {
     pub knowledgetree_view_preference: Option<String>,
     /// beacon, knowledgetree, brainhair, codex, ledger, archive or helm
     pub home_page_preference: Option<String>,
+    /// An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`): pages show
+    /// times in it.
+    pub time_zone_preference: Option<String>,
 }
 
 impl PreferencesInput {
@@ -123,6 +130,7 @@ impl PreferencesInput {
             && self.preferred_color_theme.is_none()
             && self.knowledgetree_view_preference.is_none()
             && self.home_page_preference.is_none()
+            && self.time_zone_preference.is_none()
     }
 }
 
@@ -175,11 +183,29 @@ fn apply(p: &mut Preferences, input: &PreferencesInput) -> AppResult<()> {
         &input.home_page_preference,
         HOME_PAGES,
     );
+    if let Some(tz) = &input.time_zone_preference {
+        match validate_time_zone(tz) {
+            Ok(tz) => p.time_zone = tz,
+            Err(m) => {
+                e.insert("time_zone_preference".into(), m);
+            }
+        }
+    }
     if e.is_empty() {
         Ok(())
     } else {
         Err(AppError::Validation(e))
     }
+}
+
+/// The canonical IANA name of a time zone (`europe/berlin` → `Europe/Berlin`).
+pub fn validate_time_zone(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .find(|tz| tz.name().eq_ignore_ascii_case(raw))
+        .map(|tz| tz.name().to_string())
+        .ok_or_else(|| "must be an IANA time zone name such as Europe/Berlin or UTC".to_string())
 }
 
 fn to_json(p: &Preferences) -> AppResult<serde_json::Value> {
@@ -203,17 +229,18 @@ pub async fn save(
     }
     after.stored = true;
     sqlx::query(
-        "INSERT INTO user_preferences (user_id, theme, color_theme, knowledgetree_view, home_page, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO user_preferences (user_id, theme, color_theme, knowledgetree_view, home_page, time_zone, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET theme = excluded.theme, color_theme = excluded.color_theme, \
          knowledgetree_view = excluded.knowledgetree_view, home_page = excluded.home_page, \
-         updated_at = excluded.updated_at",
+         time_zone = excluded.time_zone, updated_at = excluded.updated_at",
     )
     .bind(user_id)
     .bind(&after.theme)
     .bind(&after.color_theme)
     .bind(&after.knowledgetree_view)
     .bind(&after.home_page)
+    .bind(&after.time_zone)
     .bind(crate::time::now_db())
     .execute(&mut *tx)
     .await?;
@@ -247,6 +274,8 @@ pub struct Settings {
     pub preferred_color_theme: String,
     pub knowledgetree_view_preference: String,
     pub home_page_preference: String,
+    /// IANA time zone name the pages show times in.
+    pub time_zone_preference: String,
     /// The user's display name.
     pub username: String,
     pub email: String,
@@ -261,6 +290,7 @@ impl Settings {
             preferred_color_theme: p.color_theme,
             knowledgetree_view_preference: p.knowledgetree_view,
             home_page_preference: p.home_page,
+            time_zone_preference: p.time_zone,
             username: name.to_string(),
             email: email.to_string(),
             synced: p.stored,
@@ -467,11 +497,17 @@ mod tests {
             preferred_color_theme: Some("pink".into()),
             knowledgetree_view_preference: Some("list".into()),
             home_page_preference: Some("nexus".into()),
+            time_zone_preference: Some("Mars/Olympus".into()),
         };
         let Err(AppError::Validation(e)) = apply(&mut p, &bad) else {
             panic!("expected a validation error")
         };
-        assert_eq!(e.len(), 4);
+        assert_eq!(e.len(), 5);
+        assert!(e["time_zone_preference"].contains("IANA"));
+        assert_eq!(
+            validate_time_zone("europe/berlin").unwrap(),
+            "Europe/Berlin"
+        );
         assert!(e["preferred_color_theme"].contains("matrix, bee"));
         assert!(e["knowledgetree_view_preference"].contains("grid, tree, hierarchy"));
     }

@@ -570,6 +570,26 @@ async fn attach_conversations(db: &Db, tickets: &mut [CompanyTicket], cond: &str
     Ok(())
 }
 
+/// Open (not closed, not deleted) tickets per company for the given companies, in one
+/// grouped query (list pages).
+pub async fn open_count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if company_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // The closed statuses are our own constants, not user text.
+    let closed: Vec<String> = codes::CLOSED_STATUSES
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    let sql = format!(
+        "SELECT company_id, COUNT(*) FROM tickets WHERE company_id IN ({}) \
+         AND deleted_at IS NULL AND (status IS NULL OR status NOT IN ({})) GROUP BY company_id",
+        super::ids_sql(company_ids),
+        closed.join(",")
+    );
+    super::counts_by_company(db, &sql).await
+}
+
 /// Filters of `GET /codex/api/tickets`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -799,6 +819,33 @@ pub async fn list(
     let sql = format!("{SELECT} {filter} {order} LIMIT {limit} OFFSET {offset}");
     let rows = args.bind(sqlx::query(&sql)).fetch_all(&db.pool).await?;
     Ok((rows.iter().map(from_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Tickets whose number is `q` (as the PSA shows it, `INC-1042`, any case, or the PSA's
+/// id), most recently updated first, at most `limit`: two index lookups, for the global
+/// search box (a subject search over every ticket would scan them all).
+pub async fn search_by_number(
+    db: &Db,
+    scope: Option<i64>,
+    q: &str,
+    limit: i64,
+) -> AppResult<Vec<Ticket>> {
+    let q = q.trim().trim_start_matches('#');
+    if q.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "{SELECT} WHERE (upper(t.ticket_number) = upper($1) OR t.external_id = $1) \
+         AND t.deleted_at IS NULL {scope} {order} LIMIT $2",
+        scope = company_scope_sql("t.company_id", scope),
+        order = order_by("t.last_updated_at", Order::Desc),
+    );
+    let rows = sqlx::query(&sql)
+        .bind(q)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 /// One page of a company's tickets (newest update first) with their conversations and

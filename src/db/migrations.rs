@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sync_settings",
         include_str!("../../migrations/0006_sync_settings.sql"),
     ),
+    (7, "web", include_str!("../../migrations/0007_web.sql")),
     (9, "oidc", include_str!("../../migrations/0009_oidc.sql")),
 ];
 

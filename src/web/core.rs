@@ -50,6 +50,7 @@ pub struct SettingsForm {
     preferred_color_theme: Option<String>,
     knowledgetree_view_preference: Option<String>,
     home_page_preference: Option<String>,
+    time_zone_preference: Option<String>,
 }
 
 fn capitalised(s: &str) -> String {
@@ -107,10 +108,15 @@ fn settings_view(ctx: &PageCtx, form: &SettingsForm, errors: &FieldErrors) -> Pa
                     }
                     (Field::select("knowledgetree_view_preference", "Knowledge-base view", options(preferences::KNOWLEDGETREE_VIEWS))
                         .value(pick(&form.knowledgetree_view_preference, &p.knowledgetree_view)).render(errors))
+                    (Field::select("time_zone_preference", "Time zone", super::time::choices().into_iter().map(|z| (z, z)))
+                        .value(pick(&form.time_zone_preference, &p.time_zone))
+                        .hint("Times on every page are shown in this zone.")
+                        .render(errors))
                     div class="actions" { button type="submit" { "Save settings" } }
                 }
             }
-            p class="muted" { "Signed in as " (ctx.principal.email) " (" (ctx.principal.role.as_str()) ")." }
+            p class="muted" { "Signed in as " (ctx.principal.email) " (" (ctx.principal.role.as_str()) "). "
+                a href="/settings/tokens" { "Personal API tokens" } }
         })
 }
 
@@ -128,6 +134,7 @@ async fn save_settings(
         preferred_color_theme: form.preferred_color_theme.clone(),
         knowledgetree_view_preference: form.knowledgetree_view_preference.clone(),
         home_page_preference: form.home_page_preference.clone(),
+        time_zone_preference: form.time_zone_preference.clone(),
     };
     match preferences::save(&state.db, &ctx.principal, ctx.principal.user_id, &input).await {
         Ok(_) => Ok(Flash::success("Settings saved.").redirect(SETTINGS)),

@@ -192,6 +192,21 @@ impl Page {
         }
     }
 
+    /// On the search page, the query it shows (kept in the box).
+    fn search_query(&self) -> String {
+        if self.path != "/search" {
+            return String::new();
+        }
+        self.path_and_query
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("q="))
+            .map(|v| crate::auth::middleware::urldecode(&v.replace('+', " ")))
+            .unwrap_or_default()
+    }
+
     pub fn render(&self) -> Markup {
         let theme = self
             .prefs
@@ -203,8 +218,9 @@ impl Page {
             .as_ref()
             .map(|p| p.color_theme.as_str())
             .unwrap_or("purple");
+        let signed_in = self.principal.is_some() && self.chrome;
         let content = html! {
-            @if !self.crumbs.is_empty() {
+            @if !self.crumbs.is_empty() || signed_in {
                 div class="topbar" {
                     nav class="breadcrumbs" aria-label="Breadcrumbs" {
                             ol {
@@ -219,6 +235,7 @@ impl Page {
                                 }
                             }
                         }
+                    @if signed_in { (search_box(&self.search_query())) }
                     }
             }
             (self.flashes())
@@ -284,4 +301,37 @@ impl IntoResponse for Page {
         }
         resp
     }
+}
+
+/// The global search box of every signed-in page's top bar: submits to `/search`;
+/// typing asks htmx for a dropdown of the first matches.
+fn search_box(q: &str) -> Markup {
+    html! {
+        form class="search" role="search" method="get" action="/search" {
+            label for="global-search" class="visually-hidden" { "Search" }
+            input type="search" id="global-search" name="q" value=(q)
+                placeholder="Companies, contacts, assets, tickets" autocomplete="off"
+                hx-get="/search" hx-trigger="input changed delay:300ms, search"
+                hx-target="#search-suggest" hx-swap="innerHTML";
+            button type="submit" class="secondary" { "Search" }
+            div id="search-suggest" class="search-suggest" aria-live="polite" {}
+        }
+    }
+}
+
+/// An HTML fragment for htmx to swap into a page (a tab, search suggestions): no
+/// layout, the same no-store and CSP headers as a page.
+pub fn fragment(markup: Markup) -> Response {
+    let mut resp = axum::response::Html(markup.into_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }

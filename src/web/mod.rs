@@ -15,6 +15,7 @@
 //!   stays for everyone else).
 //! - `assets` — CSS, JS and htmx embedded with `include_bytes!`, at content-hashed URLs.
 //! - `core` — `/` (home-page redirect), `/settings`, the theme toggle.
+//! - `time` — UTC times shown in the user's time zone.
 
 pub mod assets;
 pub mod context;
@@ -26,6 +27,7 @@ pub mod layout;
 pub mod nav;
 pub mod pages;
 pub mod table;
+pub mod time;
 
 pub use context::{PageCtx, PublicCtx};
 pub use flash::Flash;

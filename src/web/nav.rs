@@ -56,6 +56,7 @@ pub fn modules() -> &'static [WebModule] {
         crate::codex::pages::MODULE,
         crate::beacon::pages::MODULE,
         crate::sync::pages::MODULE,
+        crate::auth::pages::MODULE,
     ]
 }
 

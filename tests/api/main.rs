@@ -28,3 +28,4 @@ mod sync_superops;
 mod sync_webhook;
 mod tickets;
 mod web;
+mod web_pages;

@@ -1,8 +1,19 @@
 //! Codex's pages (`/codex…`), on the shared layout (`crate::web`). They call the same
 //! Rust functions as the JSON API, so lists, scoping and validation are the API's.
+//!
+//! `companies`, `contacts`, `assets` (list, detail, add/edit/delete), `plans` (billing
+//! plans and feature options, export/import), `search` (the
+//! layout's global search, `/search`); here the dashboard, the audit log and the small
+//! helpers they share.
+
+pub mod assets;
+pub mod companies;
+pub mod contacts;
+pub mod plans;
+pub mod search;
 
 use crate::audit::{self, AuditQuery};
-use crate::codex::{assets, companies, contacts, plans, tickets};
+use crate::codex::{self as cx, tickets};
 use crate::error::{AppResult, FieldErrors};
 use crate::http::extract::QueryParams;
 use crate::http::pagination::Page as Paging;
@@ -24,18 +35,86 @@ pub const MODULE: WebModule = WebModule {
 };
 
 /// Codex's sidebar links (each page that exists adds its line).
-const ITEMS: &[NavItem] = &[NavItem {
-    label: "Audit log",
-    href: "/codex/audit",
-    access: Access::Admin,
-}];
+const ITEMS: &[NavItem] = &[
+    NavItem {
+        label: "Companies",
+        href: "/codex/companies",
+        access: Access::Scoped,
+    },
+    NavItem {
+        label: "Contacts",
+        href: "/codex/contacts",
+        access: Access::Scoped,
+    },
+    NavItem {
+        label: "Assets",
+        href: "/codex/assets",
+        access: Access::Scoped,
+    },
+    NavItem {
+        label: "Billing plans",
+        href: "/codex/billing-plans",
+        access: Access::Staff,
+    },
+    NavItem {
+        label: "Audit log",
+        href: "/codex/audit",
+        access: Access::Admin,
+    },
+];
 
 fn pages() -> Pages {
-    Pages::new().get("/codex", Access::Scoped, dashboard).get(
+    let p = Pages::new().get("/codex", Access::Scoped, dashboard).get(
         "/codex/audit",
         Access::Admin,
         audit_log,
-    )
+    );
+    let p = companies::register(p);
+    let p = contacts::register(p);
+    let p = assets::register(p);
+    let p = plans::register(p);
+    search::register(p)
+}
+
+/// A trimmed, non-empty query or form value.
+pub(crate) fn nonblank(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `asc`/`desc` from a query string (anything else: the list's default).
+pub(crate) fn order_param(v: &Option<String>) -> Option<crate::http::pagination::Order> {
+    use crate::http::pagination::Order;
+    match v.as_deref().map(str::trim) {
+        Some("desc") => Some(Order::Desc),
+        Some("asc") => Some(Order::Asc),
+        _ => None,
+    }
+}
+
+/// The value, or a dash for a missing one.
+pub(crate) fn or_dash(v: Option<&str>) -> &str {
+    match v {
+        Some(s) if !s.trim().is_empty() => s,
+        _ => "—",
+    }
+}
+
+/// May this user add, edit and delete master data (admin, technician)?
+pub(crate) fn can_write(ctx: &PageCtx) -> bool {
+    ctx.principal.require_master_write().is_ok()
+}
+
+/// A form value as a patch: present (even empty, which clears) or absent.
+pub(crate) fn patch_of(v: &Option<String>) -> Option<Option<String>> {
+    v.as_ref().map(|s| Some(s.clone()))
+}
+
+/// `checked` state for a checkbox whose form also sent its hidden marker.
+pub(crate) fn ticked(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1") | Some("on") | Some("true"))
 }
 
 /// Counts of what Codex holds (a client's own company only).
@@ -43,13 +122,13 @@ async fn dashboard(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Pag
     let db = &state.db;
     let scope = ctx.principal.company_scope();
     let one = Paging::new(Some(1), None, 1, 1)?;
-    let (_, companies) = companies::list(db, scope, &Default::default(), one).await?;
-    let (_, contacts) = contacts::list(db, scope, &Default::default(), one).await?;
-    let (_, assets) = assets::list(db, scope, &Default::default(), one).await?;
+    let (_, companies) = cx::companies::list(db, scope, &Default::default(), one).await?;
+    let (_, contacts) = cx::contacts::list(db, scope, &Default::default(), one).await?;
+    let (_, assets) = cx::assets::list(db, scope, &Default::default(), one).await?;
     let (_, tickets) = tickets::list(db, scope, &Default::default(), one).await?;
     let plans = if scope.is_none() {
         Some(
-            plans::list_plans_page(db, &Default::default(), one)
+            cx::plans::list_plans_page(db, &Default::default(), one)
                 .await?
                 .1,
         )
@@ -109,11 +188,11 @@ async fn audit_log(
             }
             div class="table-wrap" {
                 table {
-                    thead { tr { th { "When (UTC)" } th { "User" } th { "Action" } th { "Entity" } th { "Id" } th { "Correlation id" } } }
+                    thead { tr { th { "When" } th { "User" } th { "Action" } th { "Entity" } th { "Id" } th { "Correlation id" } } }
                     tbody {
                         @for e in &entries {
                             tr {
-                                td class="mono" { (e.at) }
+                                td class="mono" { (crate::web::time::local(&ctx, &e.at)) }
                                 td { (e.actor_email.as_deref().unwrap_or(e.module.as_str())) }
                                 td { span class="badge" { (e.action) } }
                                 td { (e.entity) }
