@@ -18,6 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
+use crate::web::time::{in_zone, local, zone};
+use chrono_tz::Tz;
 use maud::{html, Markup};
 use std::collections::HashMap;
 
@@ -173,7 +175,8 @@ async fn center_view(
     let schedules = schedule::list(&state.db).await?;
     let psa = state.sync.engine.psa_names();
     let rmm = state.sync.engine.rmm_names();
-    let panel = jobs_panel(state).await?;
+    let tz = zone(ctx);
+    let panel = jobs_panel(state, tz).await?;
     Ok(Page::new(ctx, "Data Sync Center")
         .crumb("Codex", "/codex")
         .crumb("Data Sync Center", CENTER)
@@ -216,7 +219,8 @@ async fn center_view(
                 }
             }
             section class="card" aria-labelledby="sched-h" {
-                h2 id="sched-h" { "Schedules (UTC)" }
+                h2 id="sched-h" { "Schedules" }
+                p class="muted" { "Cron expressions are in UTC; next runs are shown in your time zone." }
                 @if schedules.is_empty() {
                     p class="empty" { "Schedules appear when a provider is configured." }
                 } @else {
@@ -231,7 +235,7 @@ async fn center_view(
                                         td { (s.kind) }
                                         td { input form=(form_id) name="cron" value=(s.cron) aria-label={ "Cron for " (s.provider) " " (s.kind) } class="mono"; }
                                         td { input form=(form_id) type="checkbox" name="enabled" value="1" checked[s.enabled] aria-label="Enabled"; }
-                                        td class="mono" { (s.next_run_at.as_deref().unwrap_or("—")) }
+                                        td class="mono" { (tz_opt(tz, s.next_run_at.as_deref())) }
                                         td {
                                             form id=(form_id) method="post" action={ "/codex/admin/sync/schedules/" (s.provider) "/" (s.kind) } {
                                                 (csrf(ctx))
@@ -262,6 +266,7 @@ fn run_form(ctx: &PageCtx, provider: &str, buttons: &[(&str, &str)]) -> Markup {
 }
 
 fn provider_card(ctx: &PageCtx, v: &ProviderView, errors: Option<&FieldErrors>) -> Markup {
+    let tz = zone(ctx);
     let none = FieldErrors::new();
     let errors = errors.unwrap_or(&none);
     let action = format!("/codex/admin/sync/providers/{}/{}", v.side, v.provider);
@@ -274,7 +279,7 @@ fn provider_card(ctx: &PageCtx, v: &ProviderView, errors: Option<&FieldErrors>) 
         div class="card" id={ "provider-" (v.side) "-" (v.provider) } {
             h3 { (title(&v.side, &v.provider)) " " span class="badge" { (status) } }
             p class="muted" { "Settings from: " (v.source)
-                @if let Some(at) = &v.updated_at { " · changed " (at) @if let Some(by) = &v.updated_by { " by " (by) } } }
+                @if let Some(at) = &v.updated_at { " · changed " (in_zone(tz, at)) @if let Some(by) = &v.updated_by { " by " (by) } } }
             @if let Some(e) = errors.get("settings").or_else(|| errors.get("provider")) {
                 div class="flash flash-error" role="alert" { (e) }
             }
@@ -309,13 +314,13 @@ fn provider_card(ctx: &PageCtx, v: &ProviderView, errors: Option<&FieldErrors>) 
 
 /// The jobs panel: running and queued jobs with their counters, then the recent
 /// history. While anything is unfinished it re-fetches itself every 2 s.
-async fn jobs_panel(state: &AppState) -> AppResult<Markup> {
+async fn jobs_panel(state: &AppState, tz: Tz) -> AppResult<Markup> {
     let page = Paging::new(Some(15), None, 15, 15)?;
     let (recent, _) = jobs::list(&state.db, &JobQuery::default(), page).await?;
-    Ok(render_panel(&recent, None))
+    Ok(render_panel(&recent, None, tz))
 }
 
-fn render_panel(recent: &[Job], notice: Option<&str>) -> Markup {
+fn render_panel(recent: &[Job], notice: Option<&str>, tz: Tz) -> Markup {
     let live = recent.iter().any(|j| j.finished_at.is_none());
     html! {
         section id="sync-jobs" class="card" aria-live="polite" aria-labelledby="jobs-h"
@@ -334,7 +339,7 @@ fn render_panel(recent: &[Job], notice: Option<&str>) -> Markup {
             } @else {
                 div class="table-wrap" {
                     table {
-                        thead { tr { th { "Job" } th { "Provider" } th { "Kind" } th { "Status" } th { "Started (UTC)" } th { "Finished (UTC)" } th { "Requests" } th { "Result" } } }
+                        thead { tr { th { "Job" } th { "Provider" } th { "Kind" } th { "Status" } th { "Started" } th { "Finished" } th { "Requests" } th { "Result" } } }
                         tbody {
                             @for j in recent {
                                 tr {
@@ -342,8 +347,8 @@ fn render_panel(recent: &[Job], notice: Option<&str>) -> Markup {
                                     td { (j.provider) }
                                     td { (j.kind) @if j.full_sync { " (full)" } }
                                     td { span class={ "badge status-" (j.status) } { (j.status) } }
-                                    td class="mono" { (j.started_at.as_deref().unwrap_or("—")) }
-                                    td class="mono" { (j.finished_at.as_deref().unwrap_or("—")) }
+                                    td class="mono" { (tz_opt(tz, j.started_at.as_deref())) }
+                                    td class="mono" { (tz_opt(tz, j.finished_at.as_deref())) }
                                     td { (j.requests) }
                                     td { @if let Some(e) = &j.error { span class="error" { (e) } } @else { (progress_line(j)) } }
                                 }
@@ -354,6 +359,10 @@ fn render_panel(recent: &[Job], notice: Option<&str>) -> Markup {
             }
         }
     }
+}
+
+fn tz_opt(tz: Tz, at: Option<&str>) -> String {
+    at.map(|t| in_zone(tz, t)).unwrap_or_else(|| "—".into())
 }
 
 /// `companies 40 (3 new, 1 changed) · contacts …` from a job's progress counters.
@@ -378,8 +387,8 @@ fn progress_line(j: &Job) -> Markup {
     }
 }
 
-async fn panel(State(state): State<AppState>) -> AppResult<Html<String>> {
-    Ok(Html(jobs_panel(&state).await?.into_string()))
+async fn panel(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Html<String>> {
+    Ok(Html(jobs_panel(&state, zone(&ctx)).await?.into_string()))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -419,7 +428,7 @@ async fn run(
     if headers.contains_key("hx-request") {
         let page = Paging::new(Some(15), None, 15, 15)?;
         let (recent, _) = jobs::list(&state.db, &JobQuery::default(), page).await?;
-        return Ok(Html(render_panel(&recent, Some(&t.message)).into_string()).into_response());
+        return Ok(Html(render_panel(&recent, Some(&t.message), zone(&ctx)).into_string()).into_response());
     }
     Ok(Flash::success(t.message).redirect(CENTER))
 }
@@ -445,9 +454,9 @@ async fn job_page(
                     " · triggered by " (j.triggered_by)
                     @if let Some(by) = &j.requested_by { " (" (by) ")" }
                     @if let Some(node) = &j.node_id { " · node " span class="mono" { (node) } } }
-                p class="mono" { "queued " (j.created_at)
-                    @if let Some(s) = &j.started_at { " · started " (s) }
-                    @if let Some(f) = &j.finished_at { " · finished " (f) } }
+                p class="mono" { "queued " (local(&ctx, &j.created_at))
+                    @if let Some(s) = &j.started_at { " · started " (local(&ctx, s)) }
+                    @if let Some(f) = &j.finished_at { " · finished " (local(&ctx, f)) } }
                 p { (j.requests) " requests, " (j.throttled) " throttled, " (j.retries) " retries" }
                 @if let Some(e) = &j.error { div class="flash flash-error" role="alert" { (e) } }
             }
