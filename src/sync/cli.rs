@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub enum SyncCommand {
     /// Pull companies, contacts and agents (`base`) and/or tickets from a PSA.
     Psa {
-        /// The configured PSA: freshservice (superops is not available yet).
+        /// The configured PSA: freshservice or superops.
         #[arg(long)]
         provider: String,
         #[arg(long = "type", value_enum, default_value_t = PsaKind::All)]
@@ -32,7 +32,7 @@ pub enum SyncCommand {
     },
     /// Pull RMM sites (linked to companies) and their devices (as assets).
     Rmm {
-        /// The configured RMM: datto (superops is not available yet).
+        /// The configured RMM: datto or superops.
         #[arg(long)]
         provider: String,
     },
