@@ -13,12 +13,12 @@ use crate::error::{AppError, AppResult, FieldErrors};
 use crate::http::pagination::Page as Paging;
 use crate::http::AppState;
 use crate::web::forms::{csrf, field_errors, Field};
+use crate::web::time::{in_zone, local, zone};
 use crate::web::{Access, Flash, NavItem, Page, PageCtx, Pages, WebModule};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use crate::web::time::{in_zone, local, zone};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 use std::collections::HashMap;
@@ -428,7 +428,9 @@ async fn run(
     if headers.contains_key("hx-request") {
         let page = Paging::new(Some(15), None, 15, 15)?;
         let (recent, _) = jobs::list(&state.db, &JobQuery::default(), page).await?;
-        return Ok(Html(render_panel(&recent, Some(&t.message), zone(&ctx)).into_string()).into_response());
+        return Ok(
+            Html(render_panel(&recent, Some(&t.message), zone(&ctx)).into_string()).into_response(),
+        );
     }
     Ok(Flash::success(t.message).redirect(CENTER))
 }
