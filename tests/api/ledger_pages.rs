@@ -231,3 +231,175 @@ both!(
         assert_eq!(cb.get(BILL).await.status, StatusCode::FORBIDDEN);
     }
 );
+
+both!(
+    ledger_pages_override_editors_orphans_accept_all_and_downloads,
+    |app| {
+        let admin = app.admin().await;
+        estate(&app, &admin).await;
+        let (s, srv) = app
+        .post(
+            "/codex/api/assets",
+            &admin,
+            json!({"company_account_number": ACCT, "hostname": "SRV-9", "hardware_type": "Server"}),
+        )
+        .await;
+        assert!(s.is_success(), "{srv}");
+        let srv_id = srv["id"].as_i64().unwrap().to_string();
+        let b = Browser::new(&app);
+        let csrf = b.login(&admin.email).await;
+        let (_, bill) = app
+            .get(&format!("/ledger/api/billing/{ACCT}"), &admin)
+            .await;
+        let month = bill["billing_period"].as_str().unwrap().to_string();
+        let (year, mon) = month.split_once('-').unwrap();
+        let mon = mon.trim_start_matches('0');
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let b = &b;
+            let csrf = csrf.clone();
+            let month = month.clone();
+            async move {
+                let mut f: Vec<(&str, String)> = vec![("csrf_token", csrf), ("month", month)];
+                f.extend(form);
+                let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                b.post(&path, &f).await
+            }
+        };
+
+        // Client rates: a bad amount is shown next to its field and not stored.
+        let bad = post(
+            format!("{BILL}/overrides"),
+            vec![("per_user_cost", "abc".into())],
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("f-per_user_cost-error"), "{}", bad.body);
+        let ok = post(
+            format!("{BILL}/overrides"),
+            vec![("per_user_cost", "20.00".into())],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let (_, o) = app
+            .get(&format!("/ledger/api/overrides/client/{ACCT}"), &admin)
+            .await;
+        assert_eq!(o["overrides"]["rates"]["per_user_cost"], "20.00", "{o}");
+        let page = b.get(BILL).await;
+        assert!(page.body.contains("client override"), "line source");
+
+        // Manual asset: hostname required, then added and billed.
+        let bad = post(
+            format!("{BILL}/manual/assets"),
+            vec![("hostname", "".into()), ("billing_type", "Server".into())],
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(bad.body.contains("f-hostname-error"), "{}", bad.body);
+        let ok = post(
+            format!("{BILL}/manual/assets"),
+            vec![
+                ("hostname", "NAS-<1>".into()),
+                ("billing_type", "Server".into()),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let ok = post(
+            format!("{BILL}/manual/users"),
+            vec![
+                ("full_name", "Temp Worker".into()),
+                ("billing_type", "Paid".into()),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let page = b.get(BILL).await;
+        assert!(
+            page.body.contains("NAS-&lt;1&gt;"),
+            "escaped manual hostname"
+        );
+        assert!(page.body.contains("Temp Worker"));
+
+        // Per-asset override: Custom needs a cost (error in the row), then one that works.
+        let bad = post(
+            format!("{BILL}/entity-override"),
+            vec![
+                ("kind", "asset".into()),
+                ("id", srv_id.clone()),
+                ("billing_type", "Custom".into()),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(
+            bad.body.contains("is required for billing type Custom"),
+            "{}",
+            bad.body
+        );
+        let ok = post(
+            format!("{BILL}/entity-override"),
+            vec![
+                ("kind", "asset".into()),
+                ("id", srv_id.clone()),
+                ("billing_type", "Custom".into()),
+                ("custom_cost", "33.00".into()),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        assert!(b.get(BILL).await.body.contains("asset override"));
+
+        // The asset goes away: its override is listed as orphaned and can be removed.
+        let (s, _) = app
+            .delete(&format!("/codex/api/assets/{srv_id}"), &admin)
+            .await;
+        assert!(s.is_success());
+        let page = b.get(BILL).await;
+        assert!(page.body.contains("Orphaned overrides"), "{}", page.body);
+        let ok = post(
+            format!("{BILL}/remove"),
+            vec![("kind", "asset-override".into()), ("id", srv_id.clone())],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        assert!(!b.get(BILL).await.body.contains("Orphaned overrides"));
+
+        // Downloads from the dashboard's buttons.
+        let zip = b
+            .get(&format!(
+                "/ledger/invoices/bulk/download?year={year}&month={mon}"
+            ))
+            .await;
+        assert_eq!(zip.status, StatusCode::OK);
+        assert_eq!(zip.headers["content-type"], "application/zip");
+        let qb = b.get(&format!("/ledger/quickbooks?month={month}")).await;
+        assert_eq!(qb.status, StatusCode::OK, "{}", qb.body);
+        assert_eq!(qb.headers["content-type"], "application/zip");
+
+        // Accept all: a job whose progress panel polls until it is done.
+        let go = post("/ledger/accept-all".into(), vec![]).await;
+        assert_eq!(go.status, StatusCode::SEE_OTHER, "{}", go.body);
+        let dash = b.get(go.location()).await;
+        assert!(dash.body.contains("Accept all: job"), "{}", dash.body);
+        let job = go.location().rsplit("job=").next().unwrap().to_string();
+        let mut done = false;
+        for _ in 0..50 {
+            let p = b.get(&format!("/ledger/jobs/{job}/progress")).await;
+            assert_eq!(p.status, StatusCode::OK);
+            if p.body.contains("completed") {
+                assert!(!p.body.contains("hx-trigger"), "stops polling when done");
+                assert!(p.body.contains("1 accepted"), "{}", p.body);
+                assert!(
+                    p.body.contains("No Plan Ltd"),
+                    "the skipped company is named"
+                );
+                done = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(done, "the job finished");
+        let d = b.get(&format!("/ledger?month={month}")).await;
+        assert!(d.body.contains("accepted"));
+    }
+);
