@@ -1050,7 +1050,7 @@ async fn snapshot_view(
                     form method="post" action={ "/ledger/archive/" (id) "/void" } class="stack" {
                         (csrf(ctx))
                         (Field::textarea("reason", "Reason").value(reason).required().render(errors))
-                        button type="submit" { "Void invoice" }
+                        button type="submit" class="danger" { "Void invoice" }
                     }
                 }
             } @else if issued_again.is_none() {
