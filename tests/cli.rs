@@ -410,7 +410,8 @@ both!(serve_demo_syncs_a_live_estate_from_its_simulators, |env| {
     };
     // The base, ticket and RMM syncs are queued at start and run one after another.
     let mut done = Vec::new();
-    for _ in 0..600 {
+    // Seconds on an idle machine; generous for a loaded CI box.
+    for _ in 0..1500 {
         let jobs = get("/codex/admin/sync-jobs".into()).await;
         let list = jobs["jobs"]
             .as_array()

@@ -35,6 +35,7 @@ pub mod invoice;
 pub mod jobs;
 pub mod load;
 pub mod model;
+pub mod pages;
 pub mod snapshots;
 pub mod store;
 

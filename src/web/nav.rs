@@ -55,6 +55,7 @@ pub fn modules() -> &'static [WebModule] {
         super::core::MODULE,
         crate::codex::pages::MODULE,
         crate::beacon::pages::MODULE,
+        crate::ledger::pages::MODULE,
         crate::sync::pages::MODULE,
         crate::auth::pages::MODULE,
     ]

@@ -10,6 +10,7 @@ mod bulk;
 mod companies;
 mod contacts;
 mod ledger;
+mod ledger_pages;
 mod locations;
 mod oidc;
 mod plans;
