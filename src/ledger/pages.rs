@@ -570,6 +570,14 @@ async fn bill_view(
                                 button type="submit" { "Override" }
                                 @for (f, m) in &errs { span class="error" role="alert" { (f) " " (m) } }
                             }
+                            @if matches!(line.source, Source::AssetOverride | Source::UserOverride) {
+                                form method="post" action={ (base) "/remove" } class="inline" {
+                                    (csrf(ctx)) (month_field)
+                                    input type="hidden" name="kind" value={ (kind) "-override" };
+                                    input type="hidden" name="id" value=(id);
+                                    button type="submit" class="secondary" aria-label={ "Clear the override of " (line.name) } { "Clear override" }
+                                }
+                            }
                         }
                     }
                 }

@@ -347,7 +347,28 @@ both!(
         )
         .await;
         assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
-        assert!(b.get(BILL).await.body.contains("asset override"));
+        let page = b.get(BILL).await;
+        assert!(page.body.contains("asset override"));
+        // A live override can be cleared from its row, and set again.
+        assert!(page.body.contains("Clear override"), "{}", page.body);
+        let ok = post(
+            format!("{BILL}/remove"),
+            vec![("kind", "asset-override".into()), ("id", srv_id.clone())],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        assert!(!b.get(BILL).await.body.contains("asset override"));
+        let ok = post(
+            format!("{BILL}/entity-override"),
+            vec![
+                ("kind", "asset".into()),
+                ("id", srv_id.clone()),
+                ("billing_type", "Custom".into()),
+                ("custom_cost", "33.00".into()),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
 
         // The asset goes away: its override is listed as orphaned and can be removed.
         let (s, _) = app
