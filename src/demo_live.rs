@@ -67,6 +67,8 @@ pub async fn start(settings: &mut Settings) -> anyhow::Result<LiveDemo> {
         superops_per_minute: d.superops_per_minute * RATE_SCALE,
         ..d
     };
+    // The estate's history ends now, so the board shows fresh tickets and due dates.
+    crate::sim::dataset::anchor_at(chrono::Utc::now());
     let sim = Sim::new(SimConfig {
         seed: 7,
         size: demo_size(),

@@ -164,11 +164,28 @@ impl BoardCache {
                 return Ok((l.tickets.clone(), l.last_sync));
             }
         }
+        let active = store::list_active(db).await?;
+        // The requester's name from Codex's contacts, for tickets whose PSA listing
+        // carried only the requester's id (one query for the whole board).
+        let mut ids: Vec<i64> = active
+            .iter()
+            .filter(|t| {
+                t.requester_name
+                    .as_deref()
+                    .is_none_or(|n| n.trim().is_empty())
+            })
+            .filter_map(|t| t.contact_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let names = crate::codex::contacts::names_by_id(db, &ids).await?;
         let tickets: Arc<Vec<BoardTicket>> = Arc::new(
-            store::list_active(db)
-                .await?
+            active
                 .iter()
-                .map(board_ticket)
+                .map(|t| BoardTicket {
+                    contact_name: t.contact_id.and_then(|id| names.get(&id).cloned()),
+                    ..board_ticket(t)
+                })
                 .collect(),
         );
         let last_sync = crate::sync::jobs::last_completed_at(db, TICKET_SYNC_KINDS)

@@ -536,6 +536,23 @@ pub async fn list_for_companies(
 
 /// Active, live contacts per company for the given companies, in one grouped query
 /// (list pages).
+/// The names of the given contacts, in one query (Beacon's requester column: the
+/// ticket listing carries only the requester's id).
+pub async fn names_by_id(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, name FROM contacts WHERE id IN ({})",
+        super::ids_sql(ids)
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 pub async fn count_by_company(db: &Db, company_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
     if company_ids.is_empty() {
         return Ok(HashMap::new());

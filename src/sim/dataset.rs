@@ -205,9 +205,23 @@ pub struct Dataset {
     next_id: i64,
 }
 
-/// Every generated time lies before this instant.
+/// Set once by `serve --demo` (see [`anchor_at`]); tests and benchmarks never set it.
+static ANCHOR: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+
+/// Every generated time lies before this instant: 2026-01-01, so that a seed always
+/// gives the same dataset, unless this process asked for another with [`anchor_at`].
 pub fn anchor() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    ANCHOR
+        .get()
+        .copied()
+        .unwrap_or_else(|| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+}
+
+/// Makes datasets generated later in this process end at `t` (the live demo uses its
+/// start time, so tickets were updated minutes to days ago rather than a year ago).
+/// Only the first call counts; returns whether this one did.
+pub fn anchor_at(t: DateTime<Utc>) -> bool {
+    ANCHOR.set(t).is_ok()
 }
 
 /// Freshservice ids are large numbers; ticket ids are small display numbers.

@@ -945,3 +945,33 @@ both!(
         assert!(!sections(&after)[2].contains(&"2".to_string()), "{after}");
     }
 );
+
+both!(requester_names_come_from_codex_contacts, |app| {
+    let admin = app.admin().await;
+    app.company(&admin, "4100", "Named Co").await;
+    let (s, c) = app
+        .post(
+            "/codex/api/contacts",
+            &admin,
+            serde_json::json!({"name": "Rita Requester", "email": "rita@named.example",
+                               "company_account_numbers": ["4100"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    // The PSA listing carried only the requester's e-mail, not their name.
+    let t = TicketUpsert {
+        requester_email: Some("rita@named.example".into()),
+        ..ticket("77", "open", "high", Duration::minutes(5))
+    };
+    tickets::upsert_ticket(&app.db, &t).await.expect("upsert");
+    let (status, body) = app.get("/codex/api/tickets/active", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let all: Vec<&Value> = (1..=4)
+        .flat_map(|n| body[format!("section{n}")].as_array().unwrap().iter())
+        .collect();
+    let row = all
+        .iter()
+        .find(|t| t["id"] == "77")
+        .expect("ticket on the board");
+    assert_eq!(row["requester_name"], "Rita Requester", "{row}");
+});
