@@ -126,9 +126,10 @@ both!(correlation_ids_are_honoured_or_made, |app| {
 
 both!(health_reports_database_and_disk, |app| {
     let r = app.client.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let status = r.status();
     let b: Value = r.json().await.unwrap();
-    // The overall status follows the disk of this machine: healthy below 85 % used.
+    // The overall status follows the disk of this machine: healthy below 85 % used,
+    // unhealthy (and 503, so a load balancer stops sending work) from 95 %.
     let used = b["checks"]["disk"]["usage_percent"].as_f64().unwrap();
     let expected = match used {
         u if u >= 95.0 => "unhealthy",
@@ -137,6 +138,12 @@ both!(health_reports_database_and_disk, |app| {
     };
     assert_eq!(b["status"], expected, "{b}");
     assert_eq!(b["checks"]["disk"]["status"], expected);
+    let want = if expected == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    assert_eq!(status, want, "{b}");
     assert_eq!(b["checks"]["database"]["status"], "healthy");
     assert!(b["checks"]["database"]["latency_ms"].is_number());
     assert!(["sqlite", "postgresql"].contains(&b["checks"]["database"]["type"].as_str().unwrap()));
