@@ -176,7 +176,7 @@ async fn center_view(
     let psa = state.sync.engine.psa_names();
     let rmm = state.sync.engine.rmm_names();
     let tz = zone(ctx);
-    let panel = jobs_panel(state, tz).await?;
+    let panel = jobs_panel(state, tz, None).await?;
     Ok(Page::new(ctx, "Data Sync Center")
         .crumb("Codex", "/codex")
         .crumb("Data Sync Center", CENTER)
@@ -314,10 +314,10 @@ fn provider_card(ctx: &PageCtx, v: &ProviderView, errors: Option<&FieldErrors>) 
 
 /// The jobs panel: running and queued jobs with their counters, then the recent
 /// history. While anything is unfinished it re-fetches itself every 2 s.
-async fn jobs_panel(state: &AppState, tz: Tz) -> AppResult<Markup> {
+async fn jobs_panel(state: &AppState, tz: Tz, notice: Option<&str>) -> AppResult<Markup> {
     let page = Paging::new(Some(15), None, 15, 15)?;
     let (recent, _) = jobs::list(&state.db, &JobQuery::default(), page).await?;
-    Ok(render_panel(&recent, None, tz))
+    Ok(render_panel(&recent, notice, tz))
 }
 
 fn render_panel(recent: &[Job], notice: Option<&str>, tz: Tz) -> Markup {
@@ -388,7 +388,9 @@ fn progress_line(j: &Job) -> Markup {
 }
 
 async fn panel(State(state): State<AppState>, ctx: PageCtx) -> AppResult<Html<String>> {
-    Ok(Html(jobs_panel(&state, zone(&ctx)).await?.into_string()))
+    Ok(Html(
+        jobs_panel(&state, zone(&ctx), None).await?.into_string(),
+    ))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -426,11 +428,8 @@ async fn run(
     let (_, axum::Json(t)) =
         super::routes::trigger(&state, &ctx.principal, provider, kind, full).await?;
     if headers.contains_key("hx-request") {
-        let page = Paging::new(Some(15), None, 15, 15)?;
-        let (recent, _) = jobs::list(&state.db, &JobQuery::default(), page).await?;
-        return Ok(
-            Html(render_panel(&recent, Some(&t.message), zone(&ctx)).into_string()).into_response(),
-        );
+        let panel = jobs_panel(&state, zone(&ctx), Some(&t.message)).await?;
+        return Ok(Html(panel.into_string()).into_response());
     }
     Ok(Flash::success(t.message).redirect(CENTER))
 }

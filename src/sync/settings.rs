@@ -147,15 +147,16 @@ pub struct ProviderView {
     pub updated_by: Option<String>,
 }
 
+/// `merged` is `overlay(file, rows)`, computed once by the caller for every provider.
 fn view(
     file: &Settings,
+    merged: &Settings,
     rows: &[Stored],
     state: &AppState,
     side: &str,
     name: &str,
 ) -> ProviderView {
-    let merged = overlay(file, rows);
-    let table = side_table(&merged, side)
+    let table = side_table(merged, side)
         .and_then(|t| t.get(name))
         .and_then(|t| t.as_table());
     let in_file = side_table(file, side).and_then(|t| t.get(name)).is_some();
@@ -219,13 +220,7 @@ pub async fn list_providers(
     State(state): State<AppState>,
     _admin: crate::auth::AdminOnly,
 ) -> AppResult<Json<Vec<ProviderView>>> {
-    let rows = stored(&state.db).await?;
-    Ok(Json(
-        PROVIDERS
-            .iter()
-            .map(|(side, name)| view(&state.settings, &rows, &state, side, name))
-            .collect(),
-    ))
+    views(&state).await.map(Json)
 }
 
 /// One provider's merged settings (secrets hidden).
@@ -240,7 +235,15 @@ pub async fn get_provider(
 ) -> AppResult<Json<ProviderView>> {
     known(&side, &provider)?;
     let rows = stored(&state.db).await?;
-    Ok(Json(view(&state.settings, &rows, &state, &side, &provider)))
+    let merged = overlay(&state.settings, &rows);
+    Ok(Json(view(
+        &state.settings,
+        &merged,
+        &rows,
+        &state,
+        &side,
+        &provider,
+    )))
 }
 
 /// A JSON input value as TOML; only what the provider tables use is accepted.
@@ -334,7 +337,14 @@ pub async fn apply(
     }
     save(&state.db, who, &candidate).await?;
     state.sync.reload(&state.db, &state.settings).await?;
-    Ok(view(&state.settings, &rows, state, &side, &provider))
+    Ok(view(
+        &state.settings,
+        &merged,
+        &rows,
+        state,
+        &side,
+        &provider,
+    ))
 }
 
 /// Removes a provider's stored settings; the file's (if any) apply again.
@@ -389,9 +399,10 @@ pub async fn remove(
 /// Every provider's view (secrets hidden), for the Data Sync Center.
 pub async fn views(state: &AppState) -> AppResult<Vec<ProviderView>> {
     let rows = stored(&state.db).await?;
+    let merged = overlay(&state.settings, &rows);
     Ok(PROVIDERS
         .iter()
-        .map(|(side, name)| view(&state.settings, &rows, state, side, name))
+        .map(|(side, name)| view(&state.settings, &merged, &rows, state, side, name))
         .collect())
 }
 

@@ -190,6 +190,25 @@ impl TestApp {
     }
 
     /// Creates a company through the API and returns it.
+    /// Polls a sync job until it has finished (up to a minute) and returns it.
+    pub async fn wait_job(&self, who: &Caller, id: i64) -> Value {
+        for _ in 0..1200 {
+            let (_, job) = self.get(&format!("/codex/admin/sync-jobs/{id}"), who).await;
+            if job["finished_at"].is_string() {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("job {id} did not finish");
+    }
+
+    /// Starts a sync over HTTP (`POST path`) and waits for its job to finish.
+    pub async fn sync_and_wait(&self, who: &Caller, path: &str, body: Value) -> Value {
+        let (s, b) = self.post(path, who, body).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{path}: {b}");
+        self.wait_job(who, b["job_id"].as_i64().unwrap()).await
+    }
+
     pub async fn company(&self, who: &Caller, account: &str, name: &str) -> Value {
         let (s, c) = self
             .post(

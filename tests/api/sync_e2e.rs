@@ -81,21 +81,6 @@ fn connect(app: &TestApp, sim: &Sim, base: &str) {
     app.start_sync_worker();
 }
 
-/// Starts a sync over HTTP and waits for its job to finish.
-async fn sync_and_wait(app: &TestApp, who: &Caller, path: &str, body: Value) -> Value {
-    let (s, b) = app.post(path, who, body).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{path}: {b}");
-    let id = b["job_id"].as_i64().unwrap();
-    for _ in 0..600 {
-        let (_, job) = app.get(&format!("/codex/admin/sync-jobs/{id}"), who).await;
-        if job["finished_at"].is_string() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
-}
-
 fn completed(job: &Value) {
     assert_eq!(job["status"], "completed", "{job:#}");
 }
@@ -142,7 +127,9 @@ both!(
             .contains(&sim.config.credentials.freshservice_api_key));
 
         // Base: companies with account numbers, contacts with their links, agents.
-        let job = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+            .await;
         completed(&job);
         let data = sim.data().clone();
         let with_number: Vec<_> = data
@@ -252,7 +239,9 @@ both!(
             format!("{} {}", head.first_name, head.last_name)
         );
         // The same base sync again changes nothing.
-        let again = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
+        let again = app
+            .sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+            .await;
         completed(&again);
         for collection in ["companies", "contacts", "agents"] {
             let p = &again["progress"][collection];
@@ -265,7 +254,9 @@ both!(
         assert_eq!(agents.as_array().unwrap().len(), data.agents.len());
 
         // Tickets: every live ticket with its hours, conversations and status.
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", json!({}))
+            .await;
         completed(&job);
         let got = codex_tickets(&app, &admin).await;
         let live: Vec<_> = data
@@ -309,7 +300,9 @@ both!(
 
         // The same sync again: nothing changes and no ticket detail is fetched.
         sim.stats.reset();
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", json!({}))
+            .await;
         completed(&job);
         assert_eq!(
             job["progress"]["tickets"]["updated"].as_u64().unwrap_or(0),
@@ -334,7 +327,9 @@ both!(
             }
         }
         sim.stats.reset();
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", json!({}))
+            .await;
         completed(&job);
         assert_eq!(job["progress"]["tickets"]["updated"], 2, "{job}");
         assert_eq!(sim.stats.route("freshservice GET /tickets/{id}"), 2);
@@ -348,7 +343,9 @@ both!(
         }
 
         // RMM: linked sites' devices become assets with every UDF.
-        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/rmm", json!({}))
+            .await;
         completed(&job);
         let data = sim.data().clone();
         let site_company: HashMap<&str, &str> = data
@@ -391,7 +388,9 @@ both!(
             let backup = d.udfs.get("udf6").map(|b| b.parse::<i64>().unwrap());
             assert_eq!(a["backup_usage_bytes"].as_i64(), backup, "{}", d.hostname);
         }
-        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/rmm", json!({}))
+            .await;
         completed(&job);
         assert_eq!(
             job["progress"]["devices"]["unchanged"].as_u64().unwrap() as usize,
@@ -411,7 +410,9 @@ both!(
             .find(|d| d.uid == gone)
             .unwrap()
             .deleted = true;
-        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/rmm", json!({}))
+            .await;
         completed(&job);
         assert_eq!(job["progress"]["devices"]["missing"], 1, "{job}");
         let (_, assets) = app.get("/codex/api/assets?limit=1000", &admin).await;
@@ -430,7 +431,10 @@ both!(faults_on_the_wire_lose_and_duplicate_nothing, |app| {
     let admin = app.admin().await;
     let (sim, base) = start_sim().await;
     connect(&app, &sim, &base);
-    completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await);
+    completed(
+        &app.sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+            .await,
+    );
     sim.set_faults(Faults {
         error_rate: 0.15,
         reset_rate: 0.1,
@@ -439,7 +443,9 @@ both!(faults_on_the_wire_lose_and_duplicate_nothing, |app| {
         throttle_retry_after_secs: 1,
         ..Faults::default()
     });
-    let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", json!({"full": true})).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/tickets", json!({"full": true}))
+        .await;
     completed(&job);
     assert!(
         job["retries"].as_u64().unwrap() > 0,
@@ -474,7 +480,10 @@ both!(
         let admin = app.admin().await;
         let (sim, base) = start_sim().await;
         connect(&app, &sim, &base);
-        completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await);
+        completed(
+            &app.sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+                .await,
+        );
         let (_, before) = app
             .get(
                 "/codex/api/contacts?include_inactive=true&limit=1000",
@@ -487,7 +496,9 @@ both!(
             fail_paths: vec!["/requesters".into()],
             ..Faults::default()
         });
-        let job = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+            .await;
         assert_eq!(job["status"], "failed", "{job}");
         let (_, after) = app
             .get(
@@ -497,7 +508,9 @@ both!(
             .await;
         assert_eq!(after.as_array().unwrap().len(), before);
         sim.set_faults(Faults::default());
-        let job = sync_and_wait(&app, &admin, "/codex/sync/psa", json!({})).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/psa", json!({}))
+            .await;
         completed(&job);
         assert_eq!(
             job["progress"]["contacts"]["missing"].as_u64().unwrap_or(0),

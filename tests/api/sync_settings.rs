@@ -8,9 +8,8 @@ use crate::helpers::*;
 use hivematrix::auth::Role;
 use hivematrix::sim::{DatasetSize, Sim, SimConfig, SimLimits};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 
 async fn start_sim() -> (Arc<Sim>, String) {
     let sim = Sim::new(SimConfig {
@@ -31,17 +30,6 @@ async fn start_sim() -> (Arc<Sim>, String) {
     });
     let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     (sim, format!("http://{addr}"))
-}
-
-async fn wait_job(app: &TestApp, who: &Caller, id: i64) -> Value {
-    for _ in 0..600 {
-        let (_, job) = app.get(&format!("/codex/admin/sync-jobs/{id}"), who).await;
-        if job["finished_at"].is_string() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
 }
 
 const FS: &str = "/codex/api/sync/providers/psa/freshservice";
@@ -90,7 +78,7 @@ both!(stored_settings_run_a_sync_and_never_show_secrets, |app| {
     // The stored settings built the client: a base sync runs against the simulator.
     let (s, b) = app.post("/codex/sync/psa", &admin, json!({})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
-    let job = wait_job(&app, &admin, b["job_id"].as_i64().unwrap()).await;
+    let job = app.wait_job(&admin, b["job_id"].as_i64().unwrap()).await;
     assert_eq!(job["status"], "completed", "{job:#}");
     assert!(job["progress"]["companies"]["created"].as_u64().unwrap() > 0);
 
@@ -128,7 +116,7 @@ both!(stored_settings_run_a_sync_and_never_show_secrets, |app| {
     assert_eq!(view["settings"]["url"], format!("{base}/freshservice"));
     let (s, b) = app.post("/codex/sync/psa", &admin, json!({})).await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    let job = wait_job(&app, &admin, b["job_id"].as_i64().unwrap()).await;
+    let job = app.wait_job(&admin, b["job_id"].as_i64().unwrap()).await;
     assert_eq!(
         job["status"], "failed",
         "the simulator refuses the new key: {job:#}"

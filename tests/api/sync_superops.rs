@@ -93,20 +93,6 @@ fn connect(app: &TestApp, sim: &Sim, url: &str) {
     connect_with(app, config(sim, url));
 }
 
-async fn sync_and_wait(app: &TestApp, who: &Caller, path: &str, body: Value) -> Value {
-    let (s, b) = app.post(path, who, body).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{path}: {b}");
-    let id = b["job_id"].as_i64().unwrap();
-    for _ in 0..1200 {
-        let (_, job) = app.get(&format!("/codex/admin/sync-jobs/{id}"), who).await;
-        if job["finished_at"].is_string() {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} did not finish");
-}
-
 fn completed(job: &Value) {
     assert_eq!(job["status"], "completed", "{job:#}");
 }
@@ -244,7 +230,9 @@ both!(
             .contains(&sim.config.credentials.superops_api_token));
 
         // Base: clients with an account number, their users, the active technicians.
-        let job = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+            .await;
         completed(&job);
         let data = sim.data().clone();
         let account_of = accounts(&data);
@@ -327,7 +315,9 @@ both!(
             data.agents.iter().filter(|a| a.active).count(),
             "{agents}"
         );
-        let again = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+        let again = app
+            .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+            .await;
         completed(&again);
         for collection in ["companies", "contacts", "agents"] {
             let p = &again["progress"][collection];
@@ -338,7 +328,9 @@ both!(
         // Tickets: every live ticket, normalised, with hours, conversations and notes;
         // the fewest requests: a listing page per 100 and one request per ticket.
         sim.stats.reset();
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", so_body()).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", so_body())
+            .await;
         completed(&job);
         let tickets = live(&data);
         assert_eq!(sim.stats.route(DETAIL), tickets.len() as u64);
@@ -382,7 +374,9 @@ both!(
 
         // The same sync again changes nothing and fetches no detail.
         sim.stats.reset();
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", so_body()).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", so_body())
+            .await;
         completed(&job);
         assert_eq!(
             job["progress"]["tickets"]["updated"].as_u64().unwrap_or(0),
@@ -407,7 +401,9 @@ both!(
             ids
         };
         sim.stats.reset();
-        let job = sync_and_wait(&app, &admin, "/codex/sync/tickets", so_body()).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/tickets", so_body())
+            .await;
         completed(&job);
         assert_eq!(job["progress"]["tickets"]["updated"], 2, "{job}");
         assert_eq!(sim.stats.route(DETAIL), 2);
@@ -442,13 +438,13 @@ both!(
             (ids[0], ids[1])
         };
         sim.stats.reset();
-        let job = sync_and_wait(
-            &app,
-            &admin,
-            "/codex/sync/tickets",
-            json!({"provider": "superops", "light": true}),
-        )
-        .await;
+        let job = app
+            .sync_and_wait(
+                &admin,
+                "/codex/sync/tickets",
+                json!({"provider": "superops", "light": true}),
+            )
+            .await;
         completed(&job);
         assert_eq!(sim.stats.route(DETAIL), 2, "{job}");
         let data = sim.data().clone();
@@ -472,8 +468,13 @@ both!(superops_rmm_sites_and_assets_and_the_account_push, |app| {
     // Every read of account numbers goes upstream, so the push sees the change below.
     cfg.account_cache = Duration::ZERO;
     connect_with(&app, cfg);
-    completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await);
-    let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", so_body()).await;
+    completed(
+        &app.sync_and_wait(&admin, "/codex/sync/psa", so_body())
+            .await,
+    );
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/rmm", so_body())
+        .await;
     completed(&job);
     let data = sim.data().clone();
     let account_of = accounts(&data);
@@ -543,7 +544,9 @@ both!(superops_rmm_sites_and_assets_and_the_account_push, |app| {
         let backup = d.udfs.get("udf6").map(|b| b.parse::<i64>().unwrap());
         assert_eq!(a["backup_usage_bytes"].as_i64(), backup, "{h}");
     }
-    let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/rmm", so_body())
+        .await;
     completed(&job);
     assert_eq!(
         job["progress"]["devices"]["unchanged"].as_u64().unwrap() as usize,
@@ -574,7 +577,9 @@ both!(superops_rmm_sites_and_assets_and_the_account_push, |app| {
         c.custom_fields.remove("account_number");
     }
     sim.stats.reset();
-    let job = sync_and_wait(&app, &admin, "/codex/sync/push-account-numbers", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/push-account-numbers", so_body())
+        .await;
     completed(&job);
     assert_eq!(sim.stats.route("superops updateClient"), 1);
     assert_eq!(job["progress"]["site_variables"]["created"], 1, "{job}");
@@ -610,7 +615,10 @@ both!(
         cfg.per_minute = 400;
         cfg.window = Duration::from_secs(1);
         connect_with(&app, cfg);
-        completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await);
+        completed(
+            &app.sync_and_wait(&admin, "/codex/sync/psa", so_body())
+                .await,
+        );
         sim.set_faults(Faults {
             error_rate: 0.1,
             reset_rate: 0.08,
@@ -619,13 +627,13 @@ both!(
             throttle_retry_after_secs: 1,
             ..Faults::default()
         });
-        let job = sync_and_wait(
-            &app,
-            &admin,
-            "/codex/sync/tickets",
-            json!({"provider": "superops", "full": true}),
-        )
-        .await;
+        let job = app
+            .sync_and_wait(
+                &admin,
+                "/codex/sync/tickets",
+                json!({"provider": "superops", "full": true}),
+            )
+            .await;
         completed(&job);
         sim.set_faults(Faults::default());
         assert!(
@@ -652,7 +660,10 @@ both!(a_failing_superops_listing_marks_nothing_missing, |app| {
     let admin = app.admin().await;
     let (sim, url) = roomy_sim().await;
     connect(&app, &sim, &url);
-    completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await);
+    completed(
+        &app.sync_and_wait(&admin, "/codex/sync/psa", so_body())
+            .await,
+    );
     let count = |v: &Value| v.as_array().unwrap().len();
     let (_, before) = app
         .get(
@@ -664,7 +675,9 @@ both!(a_failing_superops_listing_marks_nothing_missing, |app| {
         fail_paths: vec!["getClientUserList".into()],
         ..Faults::default()
     });
-    let job = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
     let (_, after) = app
         .get(
@@ -679,7 +692,9 @@ both!(a_failing_superops_listing_marks_nothing_missing, |app| {
         .iter()
         .all(|c| c["active"] == true && c["deleted_at"].is_null()));
     sim.set_faults(Faults::default());
-    let job = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+        .await;
     completed(&job);
     assert_eq!(
         job["progress"]["contacts"]["missing"].as_u64().unwrap_or(0),
@@ -696,7 +711,9 @@ both!(a_failing_superops_listing_marks_nothing_missing, |app| {
             .unwrap();
         d.companies.remove(i)
     };
-    let job = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+        .await;
     completed(&job);
     assert_eq!(job["progress"]["companies"]["missing"], 1, "{job}");
     let (s, c) = app
@@ -720,7 +737,9 @@ both!(refused_superops_credentials_fail_the_job_clearly, |app| {
     let mut cfg = config(&sim, &url);
     cfg.api_token = "not-the-token".into();
     connect_with(&app, cfg);
-    let job = sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/psa", so_body())
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
     let err = job["error"].as_str().unwrap_or_default();
     assert!(err.contains("401") && err.contains("token"), "{err}");
@@ -734,7 +753,9 @@ both!(refused_superops_credentials_fail_the_job_clearly, |app| {
     let mut cfg = config(&sim, &url);
     cfg.subdomain = "elsewhere".into();
     connect_with(&app, cfg);
-    let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", so_body()).await;
+    let job = app
+        .sync_and_wait(&admin, "/codex/sync/rmm", so_body())
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
     let err = job["error"].as_str().unwrap_or_default();
     assert!(err.contains("400") && err.contains("subdomain"), "{err}");
@@ -887,7 +908,10 @@ both!(
         let (s, view) = app.put(RMM, &admin, settings).await;
         assert_eq!(s, StatusCode::OK, "{view}");
 
-        completed(&sync_and_wait(&app, &admin, "/codex/sync/psa", so_body()).await);
+        completed(
+            &app.sync_and_wait(&admin, "/codex/sync/psa", so_body())
+                .await,
+        );
         let data = sim.data().clone();
         let c = data
             .companies
@@ -909,7 +933,9 @@ both!(
             c.custom_fields.get("plan_selected").map(String::as_str),
             "the stored custom-field map applies"
         );
-        let job = sync_and_wait(&app, &admin, "/codex/sync/rmm", so_body()).await;
+        let job = app
+            .sync_and_wait(&admin, "/codex/sync/rmm", so_body())
+            .await;
         completed(&job);
         assert!(
             job["progress"]["devices"]["created"].as_u64().unwrap() > 0,
